@@ -1,0 +1,30 @@
+"""picodet: a command-line model-zoo manager for PP-PicoDet detectors.
+
+The public Python API is imported lazily so that `import picodet_cli` (and `picodet --help`) stays fast:
+`build_model`, `load_checkpoint`, `create_model`, `Detector`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+_API = {
+    "build_model": ("picodet_cli.models.registry", "build_model"),
+    "create_model": ("picodet_cli.models.pretrained", "create_model"),
+    "load_checkpoint": ("picodet_cli.hub.safe_load", "load_state_dict"),
+    "Detector": ("picodet_cli.predictor", "Detector"),
+    "load_zoo": ("picodet_cli.zoo", "load_zoo"),
+}
+
+__all__ = ["__version__", *_API]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _API:
+        raise AttributeError(f"module 'picodet_cli' has no attribute {name!r}")
+    import importlib
+
+    module_name, attr = _API[name]
+    return getattr(importlib.import_module(module_name), attr)

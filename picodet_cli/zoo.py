@@ -119,7 +119,9 @@ def _parse_model(path: Path, name: str, table: dict[str, Any], archs: dict[str, 
     where = f"{path.name} [model.{name}]"
     _check_keys(where, table, _MODEL_FIELDS, tuple(_MODEL_FIELDS))
     if table["arch"] not in archs:
-        raise PicodetError(f"{where}: field 'arch' names unknown architecture '{table['arch']}'", f"one of: {', '.join(archs)}")
+        raise PicodetError(
+            f"{where}: field 'arch' names unknown architecture '{table['arch']}'", f"one of: {', '.join(archs)}"
+        )
     sha = table["sha256"]
     if sha and (len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha)):
         raise PicodetError(f"{where}: field 'sha256' must be 64 lowercase hex digits or empty", "fix zoo.toml")

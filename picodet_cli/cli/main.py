@@ -1,0 +1,49 @@
+"""The `picodet` command: wires one module per command group and maps errors to one-line messages."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+import typer
+from typer.core import TyperGroup
+
+from ..errors import PicodetError
+from . import doctor, hub, predict, zoo
+from .console import print_error
+
+
+class PicodetGroup(TyperGroup):
+    """Turns `PicodetError` into `error:` / `hint:` lines and exit code 1 (traceback with PICODET_DEBUG=1)."""
+
+    def invoke(self, ctx: click.Context):  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except PicodetError as error:
+            if os.environ.get("PICODET_DEBUG"):
+                raise
+            print_error(error)
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            print_error(PicodetError("interrupted"))
+            raise typer.Exit(130) from None
+
+
+app = typer.Typer(
+    name="picodet",
+    cls=PicodetGroup,
+    help="PP-PicoDet model zoo manager: pull, predict, train, eval, quantize, export and bench tiny detectors.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+for module in (zoo, hub, predict, doctor):
+    module.register(app)
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(app())

@@ -1,0 +1,103 @@
+"""Environment report: Python, Paddle, every converter and runtime, the cache, CPU features."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import sys
+from dataclasses import asdict, dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from .settings import get_settings
+
+
+@dataclass(frozen=True)
+class Component:
+    """An installable piece of the pipeline and what it is used for."""
+
+    name: str
+    distribution: str
+    purpose: str
+    install: str
+
+
+COMPONENTS: tuple[Component, ...] = (
+    Component("paddle", "paddlepaddle", "model, training, Paddle Inference", "pip install paddlepaddle"),
+    Component("paddle2onnx", "paddle2onnx", "export to ONNX", "pip install paddle2onnx"),
+    Component("onnx", "onnx", "ONNX graphs and metadata", "pip install onnx"),
+    Component("onnxsim", "onnxsim", "ONNX simplification", "pip install onnxsim"),
+    Component("onnxslim", "onnxslim", "ONNX simplification (fallback)", "pip install onnxslim"),
+    Component("onnxruntime", "onnxruntime", "ONNX runtime", "pip install onnxruntime"),
+    Component("openvino", "openvino", "OpenVINO conversion and runtime", "pip install openvino"),
+    Component("MNN", "MNN", "MNN conversion and runtime", "pip install MNN"),
+    Component("ncnn", "ncnn", "ncnn runtime", "pip install ncnn"),
+    Component("pnnx", "pnnx", "ONNX -> ncnn converter (binary only)", "pip install --no-deps pnnx"),
+    Component("faster-coco-eval", "faster-coco-eval", "COCO mAP (fast)", "pip install faster-coco-eval"),
+    Component("pycocotools", "pycocotools", "COCO mAP (reference)", "pip install pycocotools"),
+    Component("opencv", "opencv-python-headless", "image decoding and drawing", "pip install opencv-python-headless"),
+)
+
+X86_FEATURES = ("avx2", "fma", "f16c", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_bf16", "amx_int8")
+ARM_FEATURES = ("asimd", "asimdhp", "asimddp", "bf16", "i8mm", "sve")
+
+
+def package_version(distribution: str) -> str | None:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def cpu_info() -> dict[str, Any]:
+    """CPU model and the instruction-set features that decide fp16/bf16/int8 kernels."""
+    model, flags = platform.processor() or platform.machine(), set()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text(errors="replace").splitlines():
+            key, _, value = line.partition(":")
+            key = key.strip().lower()
+            if key in ("model name", "hardware") and value.strip():
+                model = value.strip()
+            elif key in ("flags", "features") and not flags:
+                flags = set(value.split())
+    wanted = ARM_FEATURES if platform.machine() in ("aarch64", "arm64") else X86_FEATURES
+    return {
+        "model": model,
+        "arch": platform.machine(),
+        "cores": os.cpu_count(),
+        "features": {name: name in flags for name in wanted},
+    }
+
+
+def directory_size(path: Path) -> int:
+    if not path.exists():
+        return 0
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def report(cache_dir: str | Path | None = None) -> dict[str, Any]:
+    """Everything `picodet doctor` shows, as plain data."""
+    settings = get_settings(cache_dir)
+    components = []
+    for comp in COMPONENTS:
+        version = package_version(comp.distribution)
+        row = asdict(comp) | {"version": version, "ok": version is not None}
+        components.append(row)
+    return {
+        "python": sys.version.split()[0],
+        "executable": sys.executable,
+        "platform": platform.platform(),
+        "picodet": package_version("picodet"),
+        "components": components,
+        "cache": {
+            "dir": str(settings.cache_dir),
+            "size_bytes": directory_size(settings.cache_dir),
+            "offline": settings.offline,
+            "mirror": settings.mirror,
+        },
+        "cpu": cpu_info(),
+        "tools": {name: shutil.which(name) for name in ("adb", "qemu-aarch64-static", "pyenv")},
+    }

@@ -1,0 +1,71 @@
+"""The one build funnel: zoo name or architecture + weights -> a ready PicoDet layer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import PicodetError
+from ..zoo import ZooEntry, load_zoo
+
+
+@dataclass
+class LoadedModel:
+    """A built model with where its weights came from and what loading reported."""
+
+    model: object  # PicoDet
+    entry: ZooEntry | None
+    weights: Path | None
+    report: object | None  # LoadReport
+
+
+def num_classes_in(state_dict: dict[str, np.ndarray], reg_max: int = 7) -> int | None:
+    """Infer the class count from the first head conv (shared or separate cls/reg)."""
+    weight = state_dict.get("head.head_cls0.weight")
+    if weight is None:
+        return None
+    channels = int(weight.shape[0])
+    return channels if "head.head_reg0.weight" in state_dict else channels - 4 * (reg_max + 1)
+
+
+def create_model(
+    name: str,
+    weights: str | Path | None = None,
+    *,
+    pretrained: bool = True,
+    num_classes: int | None = None,
+    input_size: int | None = None,
+    strict: bool = True,
+    cache_dir: str | Path | None = None,
+) -> LoadedModel:
+    """Build `name` (zoo model or architecture) and load weights.
+
+    `weights` is a checkpoint path or zoo name; without it a zoo model loads its official checkpoint
+    (pulled into the cache when needed) unless `pretrained` is False. The class count follows the
+    checkpoint unless `num_classes` asks for another one (the class layers are then re-initialised).
+    """
+    from ..hub.pull import resolve_checkpoint
+    from ..hub.safe_load import load_state_dict
+    from .loading import load_weights
+    from .registry import arch_for_state_dict, build_model, resolve_arch
+
+    zoo = load_zoo()
+    entry = zoo.find(name)
+    spec, default_size = resolve_arch(name)
+    source = weights if weights is not None else (entry.name if entry and pretrained else None)
+    if source is None:
+        model = build_model(spec, num_classes=num_classes or 80, input_size=input_size or default_size)
+        return LoadedModel(model, entry, None, None)
+    path = resolve_checkpoint(str(source), cache_dir=cache_dir)
+    state = load_state_dict(path)
+    spec = arch_for_state_dict(state, spec)
+    found = num_classes_in(state, spec.reg_max)
+    if found is None:
+        raise PicodetError(
+            f"{path} has no PicoDet head (head.head_cls0.weight missing)", "is this a PicoDet checkpoint?"
+        )
+    model = build_model(spec, num_classes=num_classes or found, input_size=input_size or default_size)
+    report = load_weights(model, state, strict=strict)
+    return LoadedModel(model, entry, path, report)

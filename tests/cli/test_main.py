@@ -1,0 +1,75 @@
+"""The root command: help lists every command, start-up stays light, errors are one line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from typer.testing import CliRunner
+
+from picodet_cli.cli.main import app
+
+runner = CliRunner()
+
+
+def test_help_lists_every_command():
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("zoo", "info", "pull", "cache", "predict", "doctor"):
+        assert command in result.output
+
+
+def test_help_does_not_import_heavy_packages():
+    code = (
+        "import sys; from picodet_cli.cli.main import app\n"
+        "try:\n    app(['--help'])\nexcept SystemExit:\n    pass\n"
+        "heavy = [m for m in ('paddle', 'numpy', 'cv2', 'onnx', 'onnxruntime', 'httpx') if m in sys.modules]\n"
+        "print('HEAVY', heavy)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "HEAVY []" in out
+
+
+def test_zoo_json_lists_all_models():
+    result = runner.invoke(app, ["zoo", "--json"])
+    assert result.exit_code == 0
+    rows = json.loads(result.output)
+    assert len(rows) == 10
+    s416 = next(r for r in rows if r["name"] == "s-416")
+    assert s416["map"] == 30.6 and s416["input_size"] == 416 and s416["cached"] is False
+    assert set(s416) >= {"name", "input_size", "map", "map50", "params_m", "gflops", "latency_ms", "url", "cached"}
+    assert s416["url"] == "https://paddledet.bj.bcebos.com/models/picodet_s_416_coco.pdparams"
+
+
+def test_zoo_filter_glob_and_table():
+    result = runner.invoke(app, ["zoo", "l-*", "--json"])
+    assert [r["name"] for r in json.loads(result.output)] == ["l-320", "l-416", "l-640"]
+    table = runner.invoke(app, ["zoo", "shufflenet"])
+    assert table.exit_code == 0 and "shufflenetv2-1x-416" in table.output and "s-320" not in table.output
+
+
+def test_info_by_alias_with_computed_numbers():
+    result = runner.invoke(app, ["info", "picodet_s_320_coco", "--json"])
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.output)
+    assert info["name"] == "s-320" and info["architecture"]["backbone"] == "esnet"
+    assert abs(info["computed_params_m"] - 0.99) < 0.01
+    assert abs(info["computed_gflops"] - info["gflops"]) / info["gflops"] < 0.05
+
+
+def test_unknown_model_is_one_line_with_suggestion():
+    result = runner.invoke(app, ["info", "s-415"])
+    assert result.exit_code == 1
+    assert "unknown model 's-415'" in result.output and "did you mean" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_doctor_json_reports_components_and_cpu():
+    result = runner.invoke(app, ["doctor", "--json"])
+    assert result.exit_code == 0
+    info = json.loads(result.output)
+    names = {c["name"]: c for c in info["components"]}
+    assert names["paddle"]["ok"] and names["onnxruntime"]["version"]
+    assert info["cpu"]["cores"] >= 1 and isinstance(info["cpu"]["features"], dict)
+    assert info["cache"]["offline"] is False
