@@ -50,17 +50,9 @@ def zoo_command(
         print_json(rows)
         return
     table = Table(title="PP-PicoDet v1 model zoo (COCO val2017, published numbers)", title_justify="left")
-    for column, justify in [
-        ("model", "left"),
-        ("input", "right"),
-        ("mAP", "right"),
-        ("mAP50", "right"),
-        ("params M", "right"),
-        ("GFLOPs", "right"),
-        ("SD888 ms", "right"),
-        ("cached", "center"),
-    ]:
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    table.add_column("model", no_wrap=True)
+    for column in ("input", "mAP", "mAP50", "params M", "GFLOPs", "SD888 ms", "cached"):
+        table.add_column(column, justify="right")
     for row in rows:
         table.add_row(
             row["name"],

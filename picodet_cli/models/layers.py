@@ -1,0 +1,161 @@
+"""Building blocks shared by the backbones, the neck and the head.
+
+Everything here is export-friendly: activations are plain tensor expressions, channel shuffle uses 4-D
+reshape/transpose only (no `flatten`, no 5-D tensors, which ncnn and some ONNX tools cannot handle).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+
+import paddle
+import paddle.nn.functional as F
+from paddle import nn
+from paddle.nn.initializer import Initializer, KaimingNormal
+
+from ..errors import PicodetError
+
+Activation = Callable[[paddle.Tensor], paddle.Tensor]
+
+
+def make_divisible(value: float, divisor: int = 8) -> int:
+    """Round `value` to a multiple of `divisor`, never going more than 10% below it."""
+    new = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    if new < 0.9 * value:
+        new += divisor
+    return new
+
+
+def _identity(x: paddle.Tensor) -> paddle.Tensor:
+    return x
+
+
+def _leaky_relu(x: paddle.Tensor, slope: float) -> paddle.Tensor:
+    # max(x, a·x) equals leaky ReLU for 0 <= a < 1; paddle2onnx 2.1.0 writes LeakyRelu's alpha wrongly.
+    return paddle.maximum(x, x * slope)
+
+
+def _hard_sigmoid(x: paddle.Tensor, slope: float) -> paddle.Tensor:
+    return F.hardsigmoid(x, slope=slope, offset=0.5)
+
+
+_ACTS: dict[str, Callable[..., paddle.Tensor]] = {
+    "hard_swish": F.hardswish,
+    "relu": F.relu,
+    "leaky_relu": _leaky_relu,
+    "hard_sigmoid": _hard_sigmoid,
+}
+# Paddle's hardsigmoid default slope, written 0.1666667 rather than 1/6: the checkpoints were trained with it,
+# and exactly 1/6 already moves the golden FPN features by up to 2e-4.
+HARD_SIGMOID_SLOPE = 0.1666667
+_SLOPE_DEFAULTS = {"leaky_relu": 0.01, "hard_sigmoid": HARD_SIGMOID_SLOPE}
+
+
+def get_act(name: str | None, slope: float | None = None) -> Activation:
+    """Activation by name: hard_swish, relu, leaky_relu (`slope`), hard_sigmoid (`slope`, offset 0.5), None."""
+    if name is None:
+        return _identity
+    if name not in _ACTS:
+        raise PicodetError(f"unknown activation '{name}'", f"one of: {', '.join(_ACTS)}")
+    if name in _SLOPE_DEFAULTS:
+        return partial(_ACTS[name], slope=_SLOPE_DEFAULTS[name] if slope is None else slope)
+    return _ACTS[name]
+
+
+def channel_shuffle(x: paddle.Tensor, groups: int) -> paddle.Tensor:
+    """ShuffleNet channel shuffle written with 4-D reshapes: [N,g,C/g,HW] -> swap axes 1,2 -> [N,C,H,W]."""
+    _, channels, height, width = x.shape
+    x = paddle.reshape(x, [0, groups, channels // groups, height * width])
+    x = paddle.transpose(x, [0, 2, 1, 3])
+    return paddle.reshape(x, [0, channels, height, width])
+
+
+def conv2d(
+    in_ch: int,
+    out_ch: int,
+    kernel: int,
+    stride: int = 1,
+    groups: int = 1,
+    init: Initializer | None = None,
+    bias: bool = False,
+) -> nn.Conv2D:
+    """Conv with 'same' padding (k-1)//2; Kaiming-normal weights unless `init` says otherwise."""
+    return nn.Conv2D(
+        in_ch,
+        out_ch,
+        kernel,
+        stride=stride,
+        padding=(kernel - 1) // 2,
+        groups=groups,
+        weight_attr=paddle.ParamAttr(initializer=init or KaimingNormal()),
+        bias_attr=None if bias else False,
+    )
+
+
+class ConvBN(nn.Layer):
+    """Conv (no bias) -> BatchNorm -> activation.
+
+    `names` are the conv and norm sublayer names, which differ per checkpoint family:
+    ("_conv", "_batch_norm") for ESNet/ShuffleNetV2, ("conv", "bn") for MobileNetV3/LCNet/CSP-PAN,
+    ("conv", "norm") for the PicoHead towers.
+    """
+
+    def __init__(
+        self,
+        in_ch: int,
+        out_ch: int,
+        kernel: int,
+        stride: int = 1,
+        groups: int = 1,
+        act: Activation | None = None,
+        names: tuple[str, str] = ("conv", "bn"),
+        init: Initializer | None = None,
+    ) -> None:
+        super().__init__()
+        self._names = names
+        self.add_sublayer(names[0], conv2d(in_ch, out_ch, kernel, stride, groups, init))
+        self.add_sublayer(names[1], nn.BatchNorm2D(out_ch))
+        self.act = act or _identity
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        x = self._sub_layers[self._names[0]](x)
+        return self.act(self._sub_layers[self._names[1]](x))
+
+
+class SEModule(nn.Layer):
+    """Squeeze-excitation: avg-pool -> conv1 (C->C/4, bias) -> ReLU -> conv2 -> hard-sigmoid -> scale input."""
+
+    def __init__(self, channels: int, gate_slope: float = HARD_SIGMOID_SLOPE) -> None:
+        super().__init__()
+        self.conv1 = conv2d(channels, channels // 4, 1, bias=True)
+        self.conv2 = conv2d(channels // 4, channels, 1, bias=True)
+        self.gate = get_act("hard_sigmoid", gate_slope)
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        w = F.adaptive_avg_pool2d(x, 1)
+        w = self.gate(self.conv2(F.relu(self.conv1(w))))
+        return x * w
+
+
+class BlockSequence(nn.Layer):
+    """Base for backbones: named blocks run in order, the outputs of the marked ones are returned."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._blocks: list[str] = []
+        self._outputs: list[str] = []
+
+    def add_block(self, name: str, block: nn.Layer, is_output: bool = False) -> None:
+        self.add_sublayer(name, block)
+        self._blocks.append(name)
+        if is_output:
+            self._outputs.append(name)
+
+    def run_blocks(self, x: paddle.Tensor) -> list[paddle.Tensor]:
+        outs = []
+        for name in self._blocks:
+            x = self._sub_layers[name](x)
+            if name in self._outputs:
+                outs.append(x)
+        return outs

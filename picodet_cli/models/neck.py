@@ -1,0 +1,111 @@
+"""CSP-PAN neck of PicoDet v1 (spec §4): depthwise CSP blocks, top-down + bottom-up paths, one extra level."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import paddle
+import paddle.nn.functional as F
+from paddle import nn
+from paddle.nn.initializer import KaimingUniform
+
+from .layers import Activation, ConvBN, conv2d, get_act
+
+
+class DPModule(nn.Layer):
+    """kxk depthwise conv (stride s) -> BN -> act -> 1x1 conv -> BN -> act."""
+
+    def __init__(self, channels: int, kernel: int, stride: int, act: Activation) -> None:
+        super().__init__()
+        self.dwconv = conv2d(channels, channels, kernel, stride, groups=channels, init=KaimingUniform())
+        self.bn1 = nn.BatchNorm2D(channels)
+        self.pwconv = conv2d(channels, channels, 1, init=KaimingUniform())
+        self.bn2 = nn.BatchNorm2D(channels)
+        self.act = act
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        x = self.act(self.bn1(self.dwconv(x)))
+        return self.act(self.bn2(self.pwconv(x)))
+
+
+def _conv_bn(in_ch: int, out_ch: int, act: Activation) -> ConvBN:
+    return ConvBN(in_ch, out_ch, 1, act=act, init=KaimingUniform())
+
+
+class DarknetBottleneck(nn.Layer):
+    """1x1 ConvBN then a depthwise DPModule; no residual (add_identity is off in PicoDet)."""
+
+    def __init__(self, channels: int, kernel: int, act: Activation) -> None:
+        super().__init__()
+        self.conv1 = _conv_bn(channels, channels, act)
+        self.conv2 = DPModule(channels, kernel, 1, act)
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        return self.conv2(self.conv1(x))
+
+
+class CSPLayer(nn.Layer):
+    """Cross-stage-partial block: main (1x1 + bottleneck) and short (1x1) branches, fused by a 1x1 conv."""
+
+    def __init__(self, in_ch: int, out_ch: int, kernel: int, act: Activation) -> None:
+        super().__init__()
+        mid = out_ch // 2
+        self.main_conv = _conv_bn(in_ch, mid, act)
+        self.short_conv = _conv_bn(in_ch, mid, act)
+        self.final_conv = _conv_bn(2 * mid, out_ch, act)
+        self.blocks = nn.Sequential(DarknetBottleneck(mid, kernel, act))
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        main = self.blocks(self.main_conv(x))
+        return self.final_conv(paddle.concat([main, self.short_conv(x)], axis=1))
+
+
+class ChannelT(nn.Layer):
+    """1x1 ConvBN per input level, bringing every level to the neck width."""
+
+    def __init__(self, in_channels: Sequence[int], out_ch: int, act: Activation) -> None:
+        super().__init__()
+        self.convs = nn.LayerList([_conv_bn(c, out_ch, act) for c in in_channels])
+
+    def forward(self, feats: list[paddle.Tensor]) -> list[paddle.Tensor]:
+        return [self.convs[i](feat) for i, feat in enumerate(feats)]
+
+
+def _upsample_to(x: paddle.Tensor, like: paddle.Tensor) -> paddle.Tensor:
+    # Nearest x2 written with an explicit size: paddle2onnx 2.1.0 cannot convert scale_factor.
+    return F.interpolate(x, size=like.shape[2:], mode="nearest")
+
+
+class CSPPAN(nn.Layer):
+    """CSP-PAN over backbone features (strides 8/16/32) -> outputs at strides 8/16/32/64, `out_channels` each."""
+
+    def __init__(self, in_channels: Sequence[int], out_channels: int, kernel_size: int = 5) -> None:
+        super().__init__()
+        act = get_act("hard_swish")
+        levels = len(in_channels)
+        self.conv_t = ChannelT(list(in_channels), out_channels, act)
+        self.first_top_conv = DPModule(out_channels, kernel_size, 2, act)
+        self.second_top_conv = DPModule(out_channels, kernel_size, 2, act)
+        self.top_down_blocks = nn.LayerList(
+            [CSPLayer(2 * out_channels, out_channels, kernel_size, act) for _ in range(levels - 1)]
+        )
+        self.downsamples = nn.LayerList([DPModule(out_channels, kernel_size, 2, act) for _ in range(levels - 1)])
+        self.bottom_up_blocks = nn.LayerList(
+            [CSPLayer(2 * out_channels, out_channels, kernel_size, act) for _ in range(levels - 1)]
+        )
+        self.out_channels = [out_channels] * (levels + 1)
+
+    def forward(self, feats: list[paddle.Tensor]) -> list[paddle.Tensor]:
+        feats = self.conv_t(feats)
+        # (dy2static cannot convert zip(..., strict=True), hence the index loops)
+        # top-down: from the coarsest level, upsample and fuse with the next finer one
+        inner = [feats[-1]]
+        for i, block in enumerate(self.top_down_blocks):
+            low = feats[-2 - i]
+            inner.insert(0, block(paddle.concat([_upsample_to(inner[0], low), low], axis=1)))
+        # bottom-up: from the finest level, downsample and fuse with the next coarser one
+        outs = [inner[0]]
+        for i, block in enumerate(self.bottom_up_blocks):
+            outs.append(block(paddle.concat([self.downsamples[i](outs[-1]), inner[i + 1]], axis=1)))
+        outs.append(self.first_top_conv(feats[-1]) + self.second_top_conv(outs[-1]))
+        return outs
