@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 
 import click
 import typer
 from typer.core import TyperGroup
 
 from ..errors import PicodetError
-from . import doctor, hub, predict, zoo
+from . import doctor, hub, predict, train, zoo
 from .console import print_error
 
 
@@ -30,6 +31,10 @@ class PicodetGroup(TyperGroup):
             raise typer.Exit(130) from None
 
 
+# Paddle warns at import about a missing C++ compiler cache and about BN statistics in train mode: noise for users.
+warnings.filterwarnings("ignore", message="No ccache found")
+warnings.filterwarnings("ignore", message="When training, we now always track global mean")
+
 app = typer.Typer(
     name="picodet",
     cls=PicodetGroup,
@@ -40,7 +45,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-for module in (zoo, hub, predict, doctor):
+for module in (zoo, hub, predict, train, doctor):
     module.register(app)
 
 

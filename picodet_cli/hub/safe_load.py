@@ -59,7 +59,8 @@ class _SafeUnpickler(pickle.Unpickler):
             ) from None
 
 
-def _unpickle(path: Path) -> Any:
+def safe_unpickle(path: Path) -> Any:
+    """Unpickle `path` allowing only plain containers and numpy arrays (for state dicts and run checkpoints)."""
     with open(path, "rb") as handle:
         head = handle.read(2)
         if len(head) < 2 or head[0] != 0x80 or not 2 <= head[1] <= pickle.HIGHEST_PROTOCOL:
@@ -87,7 +88,7 @@ def load_state_dict(path: str | os.PathLike[str]) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise PicodetError(f"checkpoint not found: {path}", "check the path, or give a zoo name (see `picodet zoo`)")
-    obj = _unpickle(path)
+    obj = safe_unpickle(path)
     if not isinstance(obj, dict):
         raise PicodetError(
             f"{path} holds a {type(obj).__name__}, not a state dict (name -> array)", "save model.state_dict()"

@@ -83,3 +83,26 @@ class PicoDet(nn.Layer):
             np.asarray(scale_factor, dtype=np.float32),
             **nms_options,
         )
+
+    def compute_losses(
+        self, image: paddle.Tensor, gt_bboxes: list[np.ndarray], gt_classes: list[np.ndarray], **loss_options: object
+    ) -> dict[str, paddle.Tensor]:
+        """Training losses (`loss_vfl`, `loss_bbox`, `loss_dfl`, `loss`) for a batch.
+
+        `gt_bboxes` are per-image [G,4] boxes (x1, y1, x2, y2) in input pixels, `gt_classes` per-image [G]
+        class ids; SimOTA assignment and the v1 loss weights as the original. BN uses batch statistics when
+        the model is in train mode.
+        """
+        from ..losses import compute_losses
+
+        cls_logits, bbox_reg = self.head_outputs(image)
+        return compute_losses(
+            cls_logits,
+            bbox_reg,
+            gt_bboxes,
+            gt_classes,
+            strides=self.strides,
+            reg_max=self.reg_max,
+            num_classes=self.num_classes,
+            **loss_options,
+        )

@@ -9,6 +9,7 @@ import numpy as np
 
 from ..errors import PicodetError
 from ..zoo import ZooEntry, load_zoo
+from .spec import ArchSpec
 
 
 @dataclass
@@ -19,6 +20,7 @@ class LoadedModel:
     entry: ZooEntry | None
     weights: Path | None
     report: object | None  # LoadReport
+    class_names: list[str] | None = None
 
 
 def num_classes_in(state_dict: dict[str, np.ndarray], reg_max: int = 7) -> int | None:
@@ -46,18 +48,54 @@ def create_model(
     (pulled into the cache when needed) unless `pretrained` is False. The class count follows the
     checkpoint unless `num_classes` asks for another one (the class layers are then re-initialised).
     """
-    from ..hub.pull import resolve_checkpoint
-    from ..hub.safe_load import load_state_dict
-    from .loading import load_weights
-    from .registry import arch_for_state_dict, build_model, resolve_arch
+    from .registry import build_model, resolve_arch
 
-    zoo = load_zoo()
-    entry = zoo.find(name)
+    trained = read_run_weights_meta(name)
+    if trained is not None:
+        meta, weights = trained
+        spec, default_size = (
+            ArchSpec(**(meta["arch"] | {"strides": tuple(meta["arch"]["strides"])})),
+            meta["input_size"],
+        )
+        loaded = create_model_from(spec, default_size, weights, num_classes, input_size, strict, cache_dir)
+        loaded.class_names = meta.get("class_names")
+        return loaded
+    entry = load_zoo().find(name)
     spec, default_size = resolve_arch(name)
     source = weights if weights is not None else (entry.name if entry and pretrained else None)
     if source is None:
         model = build_model(spec, num_classes=num_classes or 80, input_size=input_size or default_size)
         return LoadedModel(model, entry, None, None)
+    loaded = create_model_from(spec, default_size, source, num_classes, input_size, strict, cache_dir)
+    loaded.entry = entry
+    return loaded
+
+
+def read_run_weights_meta(name: str) -> tuple[dict, Path] | None:
+    """(model.json, weights path) when `name` is a `.pdparams` written by `picodet train` (model.json beside it)."""
+    import json
+
+    path = Path(name)
+    if path.suffix != ".pdparams" or not (path.parent / "model.json").is_file():
+        return None
+    return json.loads((path.parent / "model.json").read_text()), path
+
+
+def create_model_from(
+    spec: ArchSpec,
+    default_size: int | None,
+    source: str | Path,
+    num_classes: int | None,
+    input_size: int | None,
+    strict: bool,
+    cache_dir: str | Path | None,
+) -> LoadedModel:
+    """Build `spec` and load the checkpoint `source` (a path or zoo name) into it."""
+    from ..hub.pull import resolve_checkpoint
+    from ..hub.safe_load import load_state_dict
+    from .loading import load_weights
+    from .registry import arch_for_state_dict, build_model
+
     path = resolve_checkpoint(str(source), cache_dir=cache_dir)
     state = load_state_dict(path)
     spec = arch_for_state_dict(state, spec)
@@ -68,4 +106,4 @@ def create_model(
         )
     model = build_model(spec, num_classes=num_classes or found, input_size=input_size or default_size)
     report = load_weights(model, state, strict=strict)
-    return LoadedModel(model, entry, path, report)
+    return LoadedModel(model, None, path, report)

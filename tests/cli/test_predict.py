@@ -1,0 +1,82 @@
+"""`picodet predict` end to end: real images in, annotated images and JSON out, bad files skipped."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+from typer.testing import CliRunner
+
+from picodet_cli.cli.main import app
+
+runner = CliRunner()
+
+
+def _weights(golden_dirs: list[Path]) -> Path:
+    return golden_dirs[0] / "weights_perturbed.pdparams"
+
+
+def test_predict_writes_images_and_json(tmp_path: Path, golden_dirs: list[Path], shared_dir: Path):
+    photo = tmp_path / "in" / "rocket.jpg"
+    photo.parent.mkdir()
+    shutil.copy(shared_dir / "data" / "images" / "rocket.jpg", photo)
+    (tmp_path / "in" / "notes.png").write_bytes(b"this is not an image")
+    out = tmp_path / "out"
+    args = ["predict", "picodet-s", str(photo.parent), "--weights", str(_weights(golden_dirs))]
+    result = runner.invoke(app, [*args, "--score-threshold", "0.3", "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout[result.stdout.index("{") :])
+    [record] = payload["predictions"]
+    assert record["image"].endswith("rocket.jpg") and (record["width"], record["height"]) == (640, 427)
+    assert record["detections"], "perturbed golden weights give confident boxes"
+    det = record["detections"][0]
+    assert set(det) == {"class_id", "name", "score", "box"} and det["score"] >= 0.3
+    assert 0 <= det["box"][0] <= det["box"][2] <= 640 and 0 <= det["box"][1] <= det["box"][3] <= 427
+    assert payload["skipped"][0]["image"].endswith("notes.png")
+    drawn = cv2.imread(str(out / "rocket.jpg"))
+    assert drawn.shape == (427, 640, 3)
+    assert np.abs(drawn.astype(int) - cv2.imread(str(photo)).astype(int)).max() > 100, "boxes were drawn"
+    saved = json.loads((out / "predictions.json").read_text())
+    assert saved["predictions"][0]["detections"] == record["detections"]
+
+
+def test_predict_matches_model_detect(tmp_path: Path, golden_dirs: list[Path], shared_dir: Path):
+    """The CLI's boxes are the model's own detect() output above the threshold, in original pixels."""
+    import paddle
+
+    from picodet_cli.data.transforms import preprocess, read_image
+    from picodet_cli.models.pretrained import create_model
+
+    image_path = shared_dir / "data" / "images" / "astronaut.png"
+    loaded = create_model("picodet-s", _weights(golden_dirs))
+    loaded.model.eval()
+    tensor, im_shape, scale = preprocess(read_image(image_path), 320)
+    bbox, _ = loaded.model.detect(paddle.to_tensor(tensor), im_shape, scale)
+    expected = sorted(float(r[1]) for r in bbox if r[1] >= 0.5)
+    args = ["predict", "picodet-s", str(image_path), "--weights", str(_weights(golden_dirs)), "--json"]
+    result = runner.invoke(app, [*args, "--out", str(tmp_path)])
+    got = json.loads(result.stdout[result.stdout.index("{") :])["predictions"][0]["detections"]
+    np.testing.assert_allclose(sorted(d["score"] for d in got), expected, rtol=1e-6)
+
+
+def test_predict_only_bad_files_fails(tmp_path: Path, golden_dirs: list[Path]):
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    args = ["predict", "picodet-s", str(bad), "--weights", str(_weights(golden_dirs)), "--out", str(tmp_path / "o")]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1 and "broken.jpg" in result.output and "Traceback" not in result.output
+
+
+def test_predict_missing_source_is_one_line(tmp_path: Path):
+    result = runner.invoke(app, ["predict", "s-320", str(tmp_path / "nope.jpg")])
+    assert result.exit_code == 1 and "no such file or folder" in result.output
+
+
+def test_predict_offline_uncached_zoo_model(tmp_path: Path, monkeypatch, shared_dir: Path):
+    monkeypatch.setenv("PICODET_OFFLINE", "1")
+    image = shared_dir / "data" / "images" / "rocket.jpg"
+    result = runner.invoke(app, ["predict", "s-320", str(image), "--out", str(tmp_path)])
+    assert result.exit_code == 1 and "picodet pull" in result.output and "Traceback" not in result.output
