@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from .data.coco_names import COCO_CLASSES
+from .errors import PicodetError
 
 ImageLike = str | Path | bytes | np.ndarray
 
@@ -43,7 +44,8 @@ class Detector:
     """Run a PicoDet model on images.
 
     `model` is a zoo name (its official weights are pulled into the cache when needed), an
-    architecture name with `weights=`, or an already built PicoDet layer.
+    architecture name with `weights=`, an already built PicoDet layer, or the path of an exported
+    artifact (any `picodet export` format, or a PaddleDetection v1 ONNX), run by its runtime.
     """
 
     def __init__(
@@ -57,31 +59,40 @@ class Detector:
         strict: bool = True,
         cache_dir: str | Path | None = None,
     ) -> None:
-        if isinstance(model, str | Path):
+        if isinstance(model, str | Path) and _is_artifact(model, weights):
+            from .runtimes.model import RuntimeModel
+
+            model = RuntimeModel(model)
+            self.load_report = None
+            if input_size is not None and (input_size, input_size) != model.input_size:
+                raise PicodetError(
+                    f"{model.artifact.path} was exported for input {list(model.input_size)}, not {input_size}",
+                    "drop the input size or export again with --imgsz",
+                )
+        elif isinstance(model, str | Path):
             from .models.pretrained import create_model
 
             loaded = create_model(str(model), weights, input_size=input_size, strict=strict, cache_dir=cache_dir)
             model = loaded.model
             self.load_report = loaded.report
+            class_names = class_names or loaded.class_names
         else:
             self.load_report = None
         model.eval()
         self.model = model
         self.input_size = input_size or model.input_size
         self.score_threshold = score_threshold
-        self.class_names = list(class_names) if class_names else default_class_names(model.num_classes)
+        names = class_names or getattr(model, "class_names", None)  # artifacts carry theirs
+        self.class_names = list(names) if names else default_class_names(model.num_classes)
 
     def predict(self, image: ImageLike) -> Prediction:
         """Detect objects in one image (a path, encoded bytes, or a BGR array)."""
-        import paddle
-
         from .data.transforms import preprocess, read_image
 
         source = str(image) if isinstance(image, str | Path) else None
         bgr = image if isinstance(image, np.ndarray) else read_image(image)
         tensor, im_shape, scale_factor = preprocess(bgr, self.input_size)
-        with paddle.no_grad():
-            bbox, _ = self.model.detect(paddle.to_tensor(tensor), im_shape, scale_factor)
+        bbox, _ = self.model.detect(tensor, im_shape, scale_factor)
         detections = [
             Detection(int(row[0]), self.class_names[int(row[0])], float(row[1]), tuple(float(v) for v in row[2:6]))
             for row in np.asarray(bbox)
@@ -89,6 +100,17 @@ class Detector:
         ]
         detections.sort(key=lambda d: -d.score)
         return Prediction(source, int(bgr.shape[1]), int(bgr.shape[0]), detections)
+
+
+def _is_artifact(model: str | Path, weights: str | Path | None) -> bool:
+    """Whether `model` is the path of an exported model (then `weights` must not be given)."""
+    from .runtimes.registry import looks_like_artifact
+
+    if not looks_like_artifact(model):
+        return False
+    if weights is not None:
+        raise PicodetError(f"{model} is an exported model: it already holds its weights", "drop --weights")
+    return True
 
 
 def default_class_names(num_classes: int) -> list[str]:

@@ -34,7 +34,13 @@ def collect_images(sources: list[Path]) -> list[Path]:
 
 
 def predict_command(
-    model: Annotated[str, typer.Argument(help="Zoo name (e.g. s-416) or architecture name used with --weights.")],
+    model: Annotated[
+        str,
+        typer.Argument(
+            help="Zoo name (e.g. s-416), architecture name used with --weights, or an exported model file/folder "
+            "(ONNX, OpenVINO, ncnn, MNN, Paddle inference, Lite)."
+        ),
+    ],
     sources: Annotated[list[Path], typer.Argument(help="Image files or folders.")],
     weights: Annotated[str | None, typer.Option(help="Checkpoint (.pdparams) to load instead of the zoo's.")] = None,
     score_threshold: Annotated[float, typer.Option(min=0.0, max=1.0, help="Keep detections at least this sure.")] = 0.5,

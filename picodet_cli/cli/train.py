@@ -75,7 +75,9 @@ def train_command(
         Path | None,
         typer.Option(help="Continue the run in this folder (or the recipe's output folder with --resume .)."),
     ] = None,
-    devices: Annotated[int, typer.Option(min=1, help="Data-parallel processes (overrides train.devices).")] = 0,
+    devices: Annotated[
+        int, typer.Option(min=0, help="Data-parallel processes (default: the recipe's train.devices).")
+    ] = 0,
     as_json: JsonOpt = False,
 ) -> None:
     """Train or fine-tune a PicoDet from a recipe; resumable, with EMA weights saved in the run folder."""

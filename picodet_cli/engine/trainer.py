@@ -67,7 +67,9 @@ class Trainer:
             )
         data = recipe.data
         classes = list(data.classes) or None
-        self.train_index = read_dataset(data.format, data.train_images, data.train_annotations, classes)
+        self.train_index = read_dataset(
+            data.format, data.train_images, data.train_annotations, classes, keep_empty=False
+        )
         self.val_index = read_dataset(data.format, data.val_images, data.val_annotations, self.train_index.class_names)
         batches = len(self.train_index) // (self.cfg.batch_size * world_size)
         if batches < 1:
@@ -124,7 +126,23 @@ class Trainer:
         }
 
     def optimizer_state(self) -> dict[str, Any]:
-        return {k: (v.numpy() if isinstance(v, paddle.Tensor) else v) for k, v in self.optimizer.state_dict().items()}
+        """Optimizer accumulators keyed by structured parameter names (Paddle's own names vary per process)."""
+        to_structured = {p.name: n for n, p in self.model.named_parameters()}
+        state = {}
+        for key, value in self.optimizer.state_dict().items():
+            param, _, slot = key.partition("_velocity")
+            name = f"{to_structured[param]}::velocity{slot}" if slot and param in to_structured else key
+            state[name] = value.numpy() if isinstance(value, paddle.Tensor) else value
+        return state
+
+    def load_optimizer_state(self, state: dict[str, Any]) -> None:
+        to_paddle = {n: p.name for n, p in self.model.named_parameters()}
+        restored = {}
+        for key, value in state.items():
+            name, sep, slot = key.partition("::velocity")
+            key = f"{to_paddle[name]}_velocity{slot}" if sep else key
+            restored[key] = paddle.to_tensor(value) if isinstance(value, np.ndarray) else value
+        self.optimizer.set_state_dict(restored)
 
     def save(self) -> None:
         if self.rank != 0:
@@ -145,9 +163,7 @@ class Trainer:
         self.model.set_state_dict({k: paddle.to_tensor(v) for k, v in data["model"].items()})
         if self.ema and data["ema"]:
             self.ema.load_raw_state(data["ema"])
-        self.optimizer.set_state_dict(
-            {k: (paddle.to_tensor(v) if isinstance(v, np.ndarray) else v) for k, v in data["optimizer"].items()}
-        )
+        self.load_optimizer_state(data["optimizer"])
         self.state = data["state"]
         random.setstate(data["rng"]["python"])
         np.random.set_state(data["rng"]["numpy"])
@@ -227,8 +243,8 @@ class Trainer:
                     rank=self.rank,
                     world_size=self.world_size,
                 )
-                batches = itertools.islice(iter(loader), self.state.batch_in_epoch, self.iters_per_epoch)
-                for batch in batches:
+                batches = loader.from_batch(self.state.batch_in_epoch)
+                for batch in itertools.islice(batches, self.iters_per_epoch - self.state.batch_in_epoch):
                     values = self.train_step(batch)
                     self.state.batch_in_epoch += 1
                     self.reporter.step(self, values)

@@ -16,7 +16,20 @@ runner = CliRunner()
 def test_help_lists_every_command():
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
-    for command in ("zoo", "info", "pull", "cache", "predict", "doctor"):
+    for command in (
+        "zoo",
+        "info",
+        "pull",
+        "cache",
+        "predict",
+        "train",
+        "eval",
+        "recipe",
+        "export",
+        "toolchain",
+        "demo",
+        "doctor",
+    ):
         assert command in result.output
 
 

@@ -1,0 +1,205 @@
+"""`picodet export`: convert a model to deployment formats, verify each artifact, write export_report.json."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ..errors import PicodetError
+from .console import console, err_console, print_json
+from .options import CacheDirOpt, JsonOpt
+
+EXAMPLES = """
+Examples:\n
+  picodet export s-416 --to onnx\n
+  picodet export picodet-s --weights best.pdparams --imgsz 320 --to onnx,ncnn --fp16\n
+  picodet export s-320 --to all --out deploy/\n
+  picodet export --recipe recipes/export-onnx-server.toml\n
+  picodet export s-416 --to all --fp16 --dry-run\n
+  picodet export --list
+"""
+
+
+@dataclass
+class ExportRequest:
+    """Everything `export` needs, from flags or from a recipe."""
+
+    model: str
+    weights: str | None
+    pretrained: bool
+    to: str
+    fp16: bool
+    imgsz: int | None
+    postprocess: str
+    opset: int | None
+    target: str | None
+    out: Path | None
+    verify: bool
+    num_classes: int | None = None
+
+
+def print_format_list(as_json: bool) -> None:
+    """The format table with each format's legal flags."""
+    from rich.table import Table
+
+    from ..export.formats import FORMATS
+
+    if as_json:
+        rows = [{"name": f.name, "description": f.description, "flags": f.flags(), "pip": f.pip} for f in FORMATS]
+        print_json(rows)
+        return
+    table = Table(title="export formats (--to NAME[,NAME...] or all)", title_justify="left")
+    for column in ("format", "description", "runtime", "legal flags", "needs"):
+        table.add_column(column)
+    for fmt in FORMATS:
+        table.add_row(fmt.name, fmt.description, fmt.runtime, " ".join(fmt.flags()), fmt.pip)
+    console.print(table)
+
+
+def request_from_recipe(path: Path) -> ExportRequest:
+    """Export settings from a recipe's [model], [weights] and [export] sections."""
+    from ..export.formats import FORMATS, get_format
+    from ..recipe import load_recipe
+
+    recipe = load_recipe(path)
+    ex = recipe.export
+    init = recipe.weights.init
+    chosen = list(FORMATS) if "all" in ex.formats else [get_format(n) for n in ex.formats]
+    # a recipe always holds opset and target: they only reach the formats that take them
+    takes_opset, takes_target = any(f.opset for f in chosen), any(f.targets for f in chosen)
+    return ExportRequest(
+        model=recipe.model.arch,
+        weights=None if init in (None, "", "none") else str(init),
+        pretrained=False,
+        to=",".join(ex.formats),
+        fp16=ex.fp16,
+        imgsz=ex.input_size or recipe.model.input_size,
+        postprocess=ex.postprocess,
+        opset=ex.opset if takes_opset else None,
+        target=ex.target if takes_target else None,
+        out=Path(ex.dir) if str(ex.dir) else Path(recipe.output.dir) / "export",
+        verify=ex.verify,
+        num_classes=recipe.model.num_classes,
+    )
+
+
+def plan(req: ExportRequest) -> tuple[Any, int]:
+    """Check every flag before any work: (ExportOptions, input size); nothing is built yet."""
+    from ..export.formats import DEFAULT_OPSET, select_formats
+    from ..export.pipeline import ExportOptions
+    from ..zoo import load_zoo
+
+    formats, skipped = select_formats(
+        req.to, fp16=req.fp16, postprocess=req.postprocess, target=req.target, opset=req.opset
+    )
+    if req.imgsz is not None and (req.imgsz < 32 or req.imgsz % 32):
+        raise PicodetError(f"--imgsz {req.imgsz} is not a positive multiple of 32", "use e.g. 320 or 416")
+    entry = load_zoo().find(req.model)
+    size = req.imgsz or (entry.input_size if entry else None) or 320
+    out = req.out or Path("runs/export") / f"{Path(req.model).name}-{size}"
+    options = ExportOptions(
+        formats=formats, out_dir=out, postprocess=req.postprocess, fp16=req.fp16,
+        opset=req.opset or DEFAULT_OPSET, target=req.target or "arm", verify=req.verify, skipped=skipped,
+    )  # fmt: skip
+    return options, size
+
+
+def print_plan(req: ExportRequest, options: Any, size: int, as_json: bool) -> None:
+    """What `--dry-run` would do."""
+    steps = {
+        "model": req.model, "weights": req.weights or ("zoo" if req.pretrained else "random init"),
+        "input_size": size, "formats": [f.name for f in options.formats], "skipped": options.skipped,
+        "postprocess": options.postprocess, "fp16": options.fp16, "opset": options.opset,
+        "target": options.target, "verify": options.verify, "out": str(options.out_dir),
+    }  # fmt: skip
+    if as_json:
+        print_json(steps)
+    else:
+        for key, value in steps.items():
+            console.print(f"{key:12} {value}", markup=False)
+
+
+def run_request(req: ExportRequest, options: Any, as_json: bool, cache_dir: Path | None) -> dict[str, Any]:
+    """Build the model, export, verify, write and print the report."""
+    from ..export.pipeline import run_export
+    from ..export.report import build_report, report_table, write_report
+    from ..models.pretrained import create_model
+    from ..predictor import default_class_names
+
+    loaded = create_model(
+        req.model, req.weights, pretrained=req.pretrained, num_classes=req.num_classes, input_size=req.imgsz,
+        cache_dir=cache_dir,
+    )  # fmt: skip
+    model = loaded.model
+    name, out = Path(req.model).name, options.out_dir
+    results, steps = run_export(
+        model, name, default_class_names(model.num_classes), options,
+        progress=lambda f: err_console.print(f"exporting [bold]{f}[/] ..."),
+    )  # fmt: skip
+    report = build_report(name, model.input_size, options, results, steps)
+    path = write_report(report, out)
+    if as_json:
+        print_json(report)
+    else:
+        console.print(report_table(report))
+        console.print(f"report written to {path}", markup=False)
+    return report
+
+
+def export_command(
+    model: Annotated[str | None, typer.Argument(help="Zoo name (s-416) or architecture (picodet-s).")] = None,
+    to: Annotated[str | None, typer.Option("--to", help="FORMAT[,FORMAT...] or all; see --list.")] = None,
+    weights: Annotated[str | None, typer.Option(help="Checkpoint to export instead of the zoo's weights.")] = None,
+    fp16: Annotated[bool, typer.Option("--fp16", help="Store FP16 weights (ncnn, mnn, openvino, lite).")] = False,
+    imgsz: Annotated[int | None, typer.Option(help="Input size, a multiple of 32 (default: the model's).")] = None,
+    postprocess: Annotated[str, typer.Option(help="none | decode | nms: post-processing inside the graph.")] = "none",
+    opset: Annotated[int | None, typer.Option(min=7, help="ONNX opset (default 11, raised when needed).")] = None,
+    target: Annotated[str | None, typer.Option(help="Paddle-Lite target: arm | x86 (lite only; default arm).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Export folder (default runs/export/<model>-<imgsz>).")] = None,
+    verify: Annotated[bool, typer.Option(help="Run every artifact and compare it with the Paddle model.")] = True,
+    recipe: Annotated[
+        Path | None, typer.Option(help="Take model, weights and settings from a recipe (or give RECIPE.toml as MODEL).")
+    ] = None,
+    list_formats: Annotated[bool, typer.Option("--list", help="List the formats and their legal flags.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check the flags and show the plan; export nothing.")] = (
+        False
+    ),
+    as_json: JsonOpt = False,
+    cache_dir: CacheDirOpt = None,
+) -> None:
+    """Export MODEL to deployment formats and verify each artifact against the Paddle model."""
+    if list_formats:
+        print_format_list(as_json)
+        return
+    if recipe is None and model is not None and model.endswith(".toml") and Path(model).is_file():
+        recipe, model = Path(model), None  # `picodet export RECIPE.toml` reads like --recipe
+    if recipe is not None:
+        if model is not None or to is not None:
+            raise PicodetError("--recipe takes the model and formats from the recipe", "drop MODEL and --to")
+        req = request_from_recipe(recipe)
+    else:
+        if model is None or to is None:
+            raise PicodetError("give MODEL and --to FORMAT", "see `picodet export --list` for the formats")
+        req = ExportRequest(model, weights, True, to, fp16, imgsz, postprocess, opset, target, out, verify)
+    options, size = plan(req)
+    if dry_run:
+        print_plan(req, options, size, as_json)
+        return
+    report = run_request(req, options, as_json, cache_dir)
+    if not report["ok"]:
+        bad = {n: e for n, e in report["formats"].items() if e["status"] in ("failed", "missing")}
+        err_console.print(f"[bold red]error:[/] export failed for {', '.join(bad)} (see the report)", soft_wrap=True)
+        for name, entry in bad.items():
+            hint = f" (hint: {entry['hint']})" if entry["hint"] else ""
+            err_console.print(f"  {name}: {entry['error']}{hint}", markup=False, soft_wrap=True)
+        raise typer.Exit(1)
+
+
+export_command.__doc__ = f"{export_command.__doc__}\n{EXAMPLES}"
+
+
+def register(app: typer.Typer) -> None:
+    app.command("export")(export_command)

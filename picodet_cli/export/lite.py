@@ -1,0 +1,115 @@
+"""Paddle-Lite export: state dict -> legacy Paddle program (paddle 2.6.2) -> `.nb` per target (paddle_lite_opt).
+
+Paddle-Lite has no wheel for this Python and reads only legacy `.pdmodel` programs, which paddle 3.x cannot
+write for sigmoid/exp/sum/matmul; both steps therefore run in the `legacy` toolchain (see
+`picodet_cli.toolchain.envs`), provisioned on first use. Files written to `out_dir`:
+
+- `legacy/model.pdmodel` + `legacy/model.pdiparams`: the deploy program (input `image` [1,3,S,S]; outputs per
+  level sigmoid scores [1,h*w,C], then per level box logits [1,h*w,4*(reg_max+1)], as `PicoDet.forward`);
+- `model_<target>[_fp16].nb` for each target: `arm` (with `_fp16` when `fp16`: FP16 kernels, ARMv8.2+) and
+  `x86` (always FP32; `fp16` is ignored there). x86 files run here (`run_lite`) and stand in for verifying
+  their arm twins, which need an ARM device.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import PicodetError
+from ..models.spec import ArchSpec
+from ..toolchain.legacy import run_job, work_dir
+
+LITE_TARGETS = ("arm", "x86")
+
+
+def nb_name(target: str, fp16: bool) -> str:
+    """`model_<target>[_fp16].nb`; FP16 applies to arm only."""
+    return f"model_{target}{'_fp16' if fp16 and target == 'arm' else ''}.nb"
+
+
+def _check_targets(targets: list[str]) -> list[str]:
+    unknown = [t for t in targets if t not in LITE_TARGETS]
+    if unknown or not targets:
+        raise PicodetError(
+            f"bad Paddle-Lite target(s): {', '.join(unknown) or 'none given'}", f"one of: {', '.join(LITE_TARGETS)}"
+        )
+    return list(dict.fromkeys(targets))
+
+
+def optimize_program(
+    model_file: Path, params_file: Path, out_dir: Path, targets: list[str], fp16: bool, workdir: Path | None = None
+) -> list[Path]:
+    """Run paddle_lite_opt on a legacy program once per target; returns the `.nb` paths written to `out_dir`."""
+    targets = _check_targets(targets)
+    with work_dir(workdir or out_dir) as work:
+        outputs = [{"target": t, "fp16": fp16 and t == "arm", "path": str(work / f"opt_{t}")} for t in targets]
+        files = {"model": str(Path(model_file).resolve()), "params": str(Path(params_file).resolve())}
+        job = {"action": "opt", **files, "outputs": outputs}
+        written = run_job(job, work, "paddle_lite_opt (" + ", ".join(targets) + ")")["nb"]
+        paths = []
+        for target, nb in zip(targets, written, strict=True):
+            paths.append(out_dir / nb_name(target, fp16))
+            os.replace(nb, paths[-1])
+    return paths
+
+
+def export_lite(
+    state_dict_path: Path,
+    arch: ArchSpec,
+    num_classes: int,
+    input_size: int,
+    out_dir: Path,
+    targets: list[str],
+    fp16: bool,
+    postprocess: str = "none",
+) -> list[Path]:
+    """Export a PicoDet state dict to Paddle-Lite `.nb` files (one per target); returns their paths."""
+    targets = _check_targets(targets)
+    if postprocess != "none":
+        raise PicodetError(
+            f"postprocess '{postprocess}' is not available for Paddle-Lite export",
+            "use --postprocess none (decode and NMS then run in the app, as PaddleDetection's Lite demo does)",
+        )
+    if not Path(state_dict_path).is_file():
+        raise PicodetError(f"state dict not found: {state_dict_path}")
+    out_dir = Path(out_dir)
+    legacy = out_dir / "legacy"
+    with work_dir(out_dir) as work:
+        job = {
+            "action": "save",
+            "state_dict": str(Path(state_dict_path).resolve()),
+            "arch": asdict(arch),
+            "num_classes": num_classes,
+            "input_size": input_size,
+            "postprocess": postprocess,
+            "out": str(work / "legacy"),
+        }
+        saved = run_job(job, work, "saving the legacy Paddle program (paddle 2.6.2)")
+        legacy.mkdir(parents=True, exist_ok=True)
+        for key in ("model", "params"):
+            os.replace(saved[key], legacy / Path(saved[key]).name)
+        return optimize_program(
+            legacy / "model.pdmodel", legacy / "model.pdiparams", out_dir, targets, fp16, workdir=work
+        )
+
+
+def run_lite(nb_path: Path, image: np.ndarray) -> list[np.ndarray]:
+    """Run an x86 `.nb` on a preprocessed [1,3,H,W] float32 image; returns the outputs in program order."""
+    nb_path = Path(nb_path)
+    if not nb_path.is_file():
+        raise PicodetError(f"Paddle-Lite model not found: {nb_path}")
+    if "arm" in re.split(r"[^a-z0-9]+", nb_path.stem.lower()):
+        raise PicodetError(
+            f"{nb_path.name}: arm .nb files cannot run on x86; verified via the x86 twin",
+            "export with --target x86 as well and run model_x86.nb, or copy the arm file to an ARM device",
+        )
+    with work_dir() as work:
+        np.save(work / "input.npy", np.ascontiguousarray(image, dtype=np.float32))
+        job = {"action": "run", "nb": str(nb_path.resolve()), "input": str(work / "input.npy"), "out": str(work)}
+        result = run_job(job, work, f"running {nb_path.name} with Paddle-Lite")
+        return [np.load(path) for path in result["outputs"]]

@@ -1,0 +1,129 @@
+"""Paddle inference model -> ONNX (paddle2onnx in a subprocess) -> fixed, renamed, simplified ONNX with metadata."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..errors import MissingDependency, PicodetError
+from .metadata import embed_onnx
+
+P2O_SCRIPT = """
+import sys
+import paddle2onnx
+paddle2onnx.export(sys.argv[1], sys.argv[2], sys.argv[3], opset_version=int(sys.argv[4]), auto_upgrade_opset=True,
+                   enable_onnx_checker=True)
+"""
+
+
+def export_onnx(paddle_dir: Path, out_path: Path, opset: int, meta: dict[str, Any]) -> Path:
+    """Convert `paddle_dir/model.json` to `out_path` and return it.
+
+    paddle2onnx runs in a child process (its C++ errors abort the process); opset is raised automatically
+    when the graph needs more. Then: LeakyRelu alphas fixed, outputs named as in `meta`, onnxsim (onnxslim
+    as fallback), metadata embedded.
+    """
+    import onnx
+
+    for module in ("paddle2onnx", "onnx"):
+        _require(module)
+    raw = out_path.with_name(out_path.stem + ".raw.onnx")
+    args = [sys.executable, "-c", P2O_SCRIPT, str(paddle_dir / "model.json"), str(paddle_dir / "model.pdiparams")]
+    proc = subprocess.run([*args, str(raw), str(opset)], capture_output=True, text=True)
+    if proc.returncode != 0 or not raw.is_file():
+        lines = [ln for ln in (proc.stderr + proc.stdout).splitlines() if "ERROR" in ln or "Error" in ln]
+        detail = lines[-1].strip() if lines else f"exit code {proc.returncode}"
+        raise PicodetError(f"paddle2onnx failed: {detail}", "run with PICODET_DEBUG=1 or try another --opset")
+    model = onnx.load(str(raw))
+    raw.unlink()
+    fix_leaky_relu(model, paddle_dir / "model.json")
+    rename_outputs(model, meta["outputs"])
+    model = simplify(model)
+    embed_onnx(model, meta)
+    onnx.checker.check_model(model)
+    onnx.save(model, str(out_path))
+    return out_path
+
+
+def _require(module: str) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise MissingDependency(module, "ONNX export", module)
+
+
+def paddle_leaky_slopes(model_json: Path) -> list[float]:
+    """negative_slope of every leaky_relu in a PIR model.json, in program order."""
+    slopes: list[float] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("#") == "1.leaky_relu":
+                slopes.extend(a["AT"]["D"] for a in node.get("A", []) if a.get("N") == "negative_slope")
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(json.loads(model_json.read_text()))
+    return slopes
+
+
+def fix_leaky_relu(model: Any, model_json: Path) -> int:
+    """Rewrite LeakyRelu alphas with Paddle's values (paddle2onnx 2.1.0 reads the f64 attr as garbage)."""
+    nodes = [n for n in model.graph.node if n.op_type == "LeakyRelu"]
+    if not nodes:
+        return 0
+    slopes = paddle_leaky_slopes(model_json)
+    if len(set(slopes)) == 1:
+        slopes = slopes[:1] * len(nodes)
+    if len(slopes) != len(nodes):
+        raise PicodetError(
+            f"cannot repair {len(nodes)} LeakyRelu nodes from {len(slopes)} Paddle leaky_relu ops",
+            "write leaky ReLU as maximum(x, a*x) in the model",
+        )
+    for node, slope in zip(nodes, slopes, strict=True):
+        del node.attribute[:]
+        node.attribute.extend([_float_attr("alpha", slope)])
+    return len(nodes)
+
+
+def _float_attr(name: str, value: float) -> Any:
+    from onnx import helper
+
+    return helper.make_attribute(name, float(value))
+
+
+def rename_outputs(model: Any, names: list[str]) -> None:
+    """Give the graph outputs meaningful names (paddle2onnx writes fetch_name_N)."""
+    outputs = list(model.graph.output)
+    if len(outputs) != len(names):
+        raise PicodetError(f"ONNX graph has {len(outputs)} outputs, expected {len(names)}", "report this as a bug")
+    mapping = {o.name: n for o, n in zip(outputs, names, strict=True)}
+    for node in model.graph.node:
+        node.output[:] = [mapping.get(o, o) for o in node.output]
+        node.input[:] = [mapping.get(i, i) for i in node.input]
+    for output in outputs:
+        output.name = mapping[output.name]
+
+
+def simplify(model: Any) -> Any:
+    """onnxsim, or onnxslim when onnxsim is missing or fails (MissingDependency when neither is installed)."""
+    try:
+        import onnxsim
+
+        simplified, ok = onnxsim.simplify(model)
+        if ok:
+            return simplified
+    except Exception:  # any onnxsim failure falls back to onnxslim
+        pass
+    try:
+        import onnxslim
+
+        return onnxslim.slim(model)
+    except ImportError:
+        raise MissingDependency("onnxsim", "simplifying the ONNX export", "onnxsim") from None

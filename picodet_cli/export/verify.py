@@ -1,0 +1,176 @@
+"""Check an exported artifact against the Paddle model it came from.
+
+Two inputs (a fixed random tensor and the bundled astronaut photo); per output: shape, max abs and max
+relative error against the Paddle (dygraph) outputs; then box-level agreement after decode + NMS. Box
+agreement uses the top-100 boxes at score threshold 0.0, so it is meaningful for random-init models too
+(their scores rarely pass the usual 0.025). Scores are rounded to a grid (1e-5, FP16 1e-3) before NMS, and
+ties go to the lower anchor index: untrained heads give near-identical scores everywhere, and without the
+grid, noise far below the tolerances would decide which of them survive.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .formats import Format
+
+ASSET = Path(__file__).resolve().parents[1] / "assets" / "astronaut.jpg"
+MATCH_IOU = 0.9
+SCORE_GRID = {False: 1e-5, True: 1e-3}  # by fp16
+AGREEMENT_NMS = {"score_threshold": 0.0, "nms_threshold": 0.6, "nms_top_k": 1000, "keep_top_k": 100}
+
+
+@dataclass
+class Verification:
+    """What verifying one artifact found; `failures` names every output that diverged."""
+
+    ok: bool
+    inputs: dict[str, Any] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+    note: str = (
+        "box agreement: top-100 boxes at score threshold 0.0 (scores rounded to 1e-5, FP16 1e-3, before NMS), "
+        "matched by IoU >= 0.9 and class"
+    )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "failures": self.failures, "inputs": self.inputs, "note": self.note}
+
+
+def verification_inputs(input_size: int, postprocess: str) -> dict[str, dict[str, np.ndarray]]:
+    """The fixed random input and the preprocessed astronaut image, as named graph inputs."""
+    from ..data.transforms import preprocess, read_image
+
+    random = np.random.default_rng(0).standard_normal((1, 3, input_size, input_size)).astype(np.float32)
+    image, _, scale = preprocess(read_image(ASSET), input_size)
+    feeds = {"random": {"image": random}, "image": {"image": image}}
+    if postprocess == "nms":
+        feeds["random"]["scale_factor"] = np.ones((1, 2), np.float32)
+        feeds["image"]["scale_factor"] = scale
+    return feeds
+
+
+def reference_outputs(layer: Any, feeds: dict[str, dict[str, np.ndarray]]) -> dict[str, list[np.ndarray]]:
+    """The Paddle (dygraph) outputs of the exported layer for each named feed."""
+    import paddle
+
+    layer.eval()
+    with paddle.no_grad():
+        return {
+            key: [o.numpy() for o in layer(*(paddle.to_tensor(v) for v in feed.values()))]
+            for key, feed in feeds.items()
+        }
+
+
+def detections(outputs: list[np.ndarray], meta: dict[str, Any], scale_factor: np.ndarray) -> np.ndarray:
+    """Rows [class, score, x1, y1, x2, y2] from any postprocess mode's outputs (see AGREEMENT_NMS)."""
+    from ..models.postprocess import multiclass_nms, postprocess_deploy
+
+    mode, grid = meta["postprocess"], SCORE_GRID[bool(meta["fp16"])]
+    if mode == "nms":
+        return np.asarray(outputs[0], np.float32).reshape(-1, 6)
+    if mode == "decode":
+        sy, sx = scale_factor.reshape(-1)[:2]
+        boxes = np.asarray(outputs[0], np.float32) / np.array([sx, sy, sx, sy], np.float32)
+        return multiclass_nms(boxes, _round(outputs[1], grid), **AGREEMENT_NMS)[0]
+    levels = len(outputs) // 2
+    scores = [_round(s, grid) for s in outputs[:levels]]
+    return postprocess_deploy(
+        scores, outputs[levels:], tuple(meta["input_size"]), meta["strides"], meta["reg_max"], scale_factor,
+        **AGREEMENT_NMS,
+    )[0]  # fmt: skip
+
+
+def _round(scores: np.ndarray, grid: float) -> np.ndarray:
+    return (np.round(np.asarray(scores, np.float64) / grid) * grid).astype(np.float32)
+
+
+def box_agreement(ref: np.ndarray, got: np.ndarray, iou: float = MATCH_IOU) -> float:
+    """Matched boxes (same class, IoU >= `iou`, one-to-one) over the larger of the two counts; 1.0 if both empty."""
+    if len(ref) == 0 and len(got) == 0:
+        return 1.0
+    used = np.zeros(len(got), bool)
+    matched = 0
+    for row in ref:
+        same = (got[:, 0] == row[0]) & ~used
+        if not same.any():
+            continue
+        ious = _iou(row[2:6], got[:, 2:6])
+        ious[~same] = -1
+        best = int(np.argmax(ious))
+        if ious[best] >= iou:
+            used[best] = True
+            matched += 1
+    return matched / max(len(ref), len(got))
+
+
+def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    lt, rb = np.maximum(box[:2], boxes[:, :2]), np.minimum(box[2:], boxes[:, 2:])
+    inter = np.prod(np.clip(rb - lt, 0, None), axis=1)
+    union = np.prod(box[2:] - box[:2]) + np.prod(boxes[:, 2:] - boxes[:, :2], axis=1) - inter
+    return inter / np.maximum(union, 1e-9)
+
+
+def compare_outputs(
+    fmt: Format, meta: dict[str, Any], ref: list[np.ndarray], got: list[np.ndarray]
+) -> tuple[dict[str, Any], list[str]]:
+    """Per output shape and error numbers, plus failure lines (numeric limits apply to FP32 only)."""
+    names, fp16 = meta["outputs"], meta["fp16"]
+    report, failures = {}, []
+    if len(got) != len(ref):
+        return report, [f"expected {len(ref)} outputs, got {len(got)}"]
+    for name, r, g in zip(names, ref, got, strict=True):
+        g = np.asarray(g, np.float32).reshape(g.shape if g.size != r.size else r.shape)
+        entry: dict[str, Any] = {"shape": list(g.shape)}
+        report[name] = entry
+        if g.shape != r.shape:
+            if meta["postprocess"] != "nms":
+                failures.append(f"output {name}: shape {list(g.shape)} != Paddle's {list(r.shape)}")
+            continue
+        err = np.abs(g.astype(np.float64) - r)
+        scale = float(np.abs(r).max()) if r.size else 0.0
+        entry.update(max_abs=float(err.max()) if err.size else 0.0, max_rel=float(err.max() / max(scale, 1e-12)))
+        if fp16 or meta["postprocess"] == "nms":
+            continue  # FP16 and NMS outputs are judged by box agreement only
+        is_score = name.startswith("scores")
+        limit = fmt.score_atol if is_score else fmt.logit_rtol * max(scale, 1.0)
+        entry["limit"] = limit
+        if entry["max_abs"] > limit:
+            failures.append(f"output {name} diverged: max abs error {entry['max_abs']:.3g} > {limit:.3g}")
+    return report, failures
+
+
+def verify_artifact(
+    fmt: Format,
+    path: Path,
+    meta: dict[str, Any],
+    feeds: dict[str, dict[str, np.ndarray]],
+    reference: dict[str, list[np.ndarray]],
+    threads: int = 2,
+) -> Verification:
+    """Run `path` in its runtime on every feed and compare with `reference` (see module docstring)."""
+    from ..runtimes.registry import runtime_class
+
+    runtime = runtime_class(fmt.runtime)()
+    runtime.require()
+    runtime.load(path, threads=threads, fp16=meta["fp16"])
+    need = fmt.fp16_box_agreement if meta["fp16"] else fmt.box_agreement
+    result = Verification(ok=True)
+    for key, feed in feeds.items():
+        got = runtime.run(feed)
+        outputs, failures = compare_outputs(fmt, meta, reference[key], got)
+        scale = feed.get("scale_factor", np.ones((1, 2), np.float32))
+        entry: dict[str, Any] = {"outputs": outputs}
+        if not failures:
+            ref_rows, got_rows = detections(reference[key], meta, scale), detections(got, meta, scale)
+            agreement = box_agreement(ref_rows, got_rows)
+            entry.update(boxes=len(ref_rows), agreement=agreement, agreement_limit=need)
+            if agreement < need:
+                failures.append(f"boxes diverged on the {key} input: {agreement:.1%} agree < {need:.1%}")
+        result.inputs[key] = entry
+        result.failures += [f"{f} ({key} input)" if "input" not in f else f for f in failures]
+    result.ok = not result.failures
+    return result

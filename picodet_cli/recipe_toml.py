@@ -1,0 +1,70 @@
+"""Recipes as TOML text: resolved values for `picodet recipe show`, commented starters for `picodet recipe new`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .recipe import build_recipe
+from .recipe_schema import COCO_LAYOUT, SECTIONS, VOC_LAYOUT, RecipeError, section_fields, toml_value
+from .zoo import load_zoo
+
+STARTER_ROOT = "datasets/mydata"
+STARTER_TRAIN = {"epochs": 100, "batch_size": 32, "lr": 0.04}
+HEADER = """\
+# picodet recipe, written by `picodet recipe new`. Every key is documented in docs/recipes.md.
+# Commented-out keys show their default. Uncomment a [quantize], [export] or [bench] header to add that stage.
+# `picodet recipe check {name}` validates it; `picodet recipe show {name}` prints every resolved value.
+# Paths: data.root is relative to this file, the other data paths to data.root, output.dir to the current directory.
+
+# base = "other.toml"  # inherit another recipe (relative to this file); the keys here win
+"""
+
+
+def to_toml(tables: dict[str, dict[str, Any]], comment: str = "") -> str:
+    """Tables of scalars and lists as TOML text, with an optional leading comment line."""
+    lines = [f"# {comment}", ""] if comment else []
+    for section, table in tables.items():
+        lines += [f"[{section}]", *(f"{name} = {toml_value(value)}" for name, value in table.items()), ""]
+    return "\n".join(lines)
+
+
+def _starter_tables(model: str, data_format: str) -> dict[str, dict[str, Any]]:
+    zoo = load_zoo()
+    entry = zoo.find(model)
+    if entry is None and model not in zoo.archs:
+        raise RecipeError(f"--model: unknown model or architecture '{model}'", zoo.suggest(model))
+    layout = COCO_LAYOUT if data_format == "coco" else VOC_LAYOUT
+    data: dict[str, Any] = {"format": data_format, "root": STARTER_ROOT, **layout}
+    if data_format == "voc":
+        data["classes"] = ["class_a", "class_b"]
+    return {
+        "model": {"arch": model},
+        "weights": {"init": entry.name if entry else "none"},
+        "data": data,
+        "train": dict(STARTER_TRAIN),
+        "augment": {},
+        "eval": {},
+        "output": {},
+    }
+
+
+def starter_recipe(model: str, data_format: str, path: Path) -> str:
+    """A commented recipe for fine-tuning `model` on a COCO or VOC dataset, every key listed."""
+    active = _starter_tables(model, data_format)
+    resolved = build_recipe(path, active).to_dict()
+    shown = {"output": {"dir": f"runs/{path.stem}"}, "export": {"dir": "", "input_size": 0}}
+    lines = [HEADER.format(name=path.name)]
+    for section in SECTIONS:
+        commented = section not in active
+        lines.append(f"{'# ' if commented else ''}[{section}]")
+        for name, field in section_fields(section).items():
+            if name in active.get(section, {}):
+                value, prefix = active[section][name], ""
+            else:
+                value, prefix = shown.get(section, {}).get(name, resolved[section][name]), "# "
+            choices = field.metadata.get("choices")
+            doc = field.metadata["doc"] + (f" ({' | '.join(choices)})" if choices else "")
+            lines.append(f"{prefix}{name} = {toml_value(value)}  # {doc}")
+        lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Runtime adapters that run exported PicoDet artifacts (one per runtime, see registry.py)."""

@@ -1,0 +1,37 @@
+"""onnxruntime adapter (CPU)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .base import Runtime
+
+
+class OnnxRuntime(Runtime):
+    name = "onnxruntime"
+    module = "onnxruntime"
+    pip = "onnxruntime"
+
+    def load(self, path: Path, threads: int = 2, fp16: bool = False) -> Any:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        return self.session
+
+    def run(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
+        return [np.asarray(o) for o in self.session.run(None, inputs)]
+
+    def metadata(self) -> dict[str, str]:
+        """The ONNX file's metadata_props."""
+        return dict(self.session.get_modelmeta().custom_metadata_map)
+
+    def shapes(self) -> tuple[list[Any], list[list[Any]]]:
+        """Input shape of the first input and every output shape (ints, or strings for dynamic axes)."""
+        return list(self.session.get_inputs()[0].shape), [list(o.shape) for o in self.session.get_outputs()]
