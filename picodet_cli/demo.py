@@ -24,16 +24,15 @@ class DemoResult:
 
     dataset: Path
     run_dir: Path
+    outcomes: list[Any] = field(default_factory=list)  # runner.StageOutcome per stage
     weights: Path | None = None
-    metrics: dict[str, float] = field(default_factory=dict)
-    exports: list[dict[str, Any]] = field(default_factory=list)
     predictions: Path | None = None
-    stages: list[str] = field(default_factory=list)
 
 
 def demo_overrides(dataset: Any, out: Path, quick: bool) -> list[str]:
     """`--set` overrides that point the demo recipe at the generated data and the output folder."""
     sets = [
+        f'data.root="{dataset.root}"',
         f'data.train_images="{dataset.train_images}"',
         f'data.train_annotations="{dataset.train_annotations}"',
         f'data.val_images="{dataset.val_images}"',
@@ -42,7 +41,22 @@ def demo_overrides(dataset: Any, out: Path, quick: bool) -> list[str]:
     ]
     if quick:
         sets += ["train.epochs=2", "train.eval_interval=2", "train.save_interval=2", "train.warmup_steps=10"]
+        sets += ['export.formats=["onnx"]']
     return sets
+
+
+def available_stages(quick: bool) -> list[str]:
+    """Stages the demo runs: all five, less those whose modules are not part of this installation."""
+    import importlib.util
+
+    if quick:
+        return ["train", "eval", "export"]
+    optional = {"quantize": "picodet_cli.slim", "bench": "picodet_cli.bench"}
+    return [
+        s
+        for s in ("train", "eval", "quantize", "export", "bench")
+        if importlib.util.find_spec(optional.get(s, "picodet_cli")) is not None
+    ]
 
 
 def run_demo(
@@ -54,36 +68,25 @@ def run_demo(
     say: Callable[[str], None] = print,
     cache_dir: Path | None = None,
 ) -> DemoResult:
-    """Generate data, train, evaluate, export and predict; every step writes under `out`."""
-    import shutil
-
+    """Generate data, then `picodet run` the demo recipe, then predict; everything is written under `out`."""
     from .data.synthetic import generate_shapes_dataset
-    from .engine.trainer import Trainer
     from .recipe import load_recipe
+    from .runner import run_recipe
 
     recipe_path = demo_recipe_path()
     base = load_recipe(recipe_path)
     data_root = get_settings(cache_dir).cache_dir / "datasets" / ("demo-shapes-quick" if quick else "demo-shapes")
-    say(f"[1/4] dataset: generating (or reusing) synthetic shapes in {data_root}")
+    say(f"dataset: generating (or reusing) synthetic shapes in {data_root}")
     counts = (96, 24) if quick else (360, 60)
     dataset = generate_shapes_dataset(data_root, counts[0], counts[1], base.model.input_size)
-    recipe = load_recipe(recipe_path, demo_overrides(dataset, out, quick))
-    if fresh and recipe.output.dir.exists():
-        shutil.rmtree(recipe.output.dir)
-    resume = (recipe.output.dir / "checkpoints" / "last.ckpt").exists()
-    say(f"[2/4] train: {recipe.model.arch} at {recipe.model.input_size} px for {recipe.train.epochs} epochs")
-    trainer = Trainer(recipe, resume=resume, reporter=reporter)
-    trained = trainer.fit()
-    result = DemoResult(dataset=data_root, run_dir=trained.run_dir, stages=["data", "train"])
-    result.weights = trained.best_weights or trained.last_weights
-    if trained.interrupted or result.weights is None:
-        return result
-    say("[3/4] eval: COCO mAP of the EMA weights on the validation images")
-    result.metrics = trainer.evaluate()
-    result.stages.append("eval")
-    say("[4/4] predict: annotated images of validation shapes and a bundled photo")
+    overrides = demo_overrides(dataset, out, quick)
+    recipe = load_recipe(recipe_path, overrides)
+    outcomes = run_recipe(recipe, overrides, only=available_stages(quick), force=fresh, reporter=reporter, say=say)
+    result = DemoResult(dataset=data_root, run_dir=Path(recipe.output.dir), outcomes=outcomes)
+    train = next(o for o in outcomes if o.name == "train")
+    result.weights = Path(train.summary["weights"])
+    say("predict: annotated images of validation shapes and a bundled photo")
     result.predictions = predict_samples(result.weights, dataset, out / "predict")
-    result.stages.append("predict")
     return result
 
 

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from .console import console, err_console, print_json
 from .options import JsonOpt
@@ -18,8 +17,9 @@ def demo_command(
     fresh: Annotated[bool, typer.Option("--fresh", help="Start over instead of resuming an earlier demo run.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Generate a dataset, train PicoDet-S on it, evaluate, and predict: offline, on this CPU."""
+    """Generate a dataset, then train, evaluate, quantize, export, bench and predict: offline, on this CPU."""
     from ..demo import run_demo
+    from .run import print_summary
     from .train import RichReporter
 
     result = run_demo(
@@ -29,23 +29,16 @@ def demo_command(
         "dataset": str(result.dataset),
         "run_dir": str(result.run_dir),
         "weights": str(result.weights) if result.weights else None,
-        "metrics": result.metrics,
         "predictions": str(result.predictions) if result.predictions else None,
-        "stages": result.stages,
+        "stages": [o.__dict__ for o in result.outcomes],
     }
     if as_json:
         print_json(summary)
         return
-    table = Table(title="picodet demo", title_justify="left", show_header=False)
-    table.add_column("what", style="bold")
-    table.add_column("result")
-    table.add_row("stages", " -> ".join(result.stages))
-    if result.metrics:
-        table.add_row("mAP / mAP50", f"{result.metrics['map']:.3f} / {result.metrics['map50']:.3f}")
+    print_summary(result.outcomes)
     for key in ("dataset", "run_dir", "weights", "predictions"):
-        table.add_row(key, summary[key] or "-")
-    console.print(table)
-    if "predict" not in result.stages:
+        console.print(f"{key:12} {summary[key] or '-'}", markup=False)
+    if any(o.status == "failed" for o in result.outcomes):
         raise typer.Exit(1)
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from ..errors import PicodetError
+from ..export.request import ExportRequest, execute, plan, request_from_recipe
 from .console import console, err_console, print_json
 from .options import CacheDirOpt, JsonOpt
 
@@ -21,24 +21,6 @@ Examples:\n
   picodet export s-416 --to all --fp16 --dry-run\n
   picodet export --list
 """
-
-
-@dataclass
-class ExportRequest:
-    """Everything `export` needs, from flags or from a recipe."""
-
-    model: str
-    weights: str | None
-    pretrained: bool
-    to: str
-    fp16: bool
-    imgsz: int | None
-    postprocess: str
-    opset: int | None
-    target: str | None
-    out: Path | None
-    verify: bool
-    num_classes: int | None = None
 
 
 def print_format_list(as_json: bool) -> None:
@@ -59,54 +41,6 @@ def print_format_list(as_json: bool) -> None:
     console.print(table)
 
 
-def request_from_recipe(path: Path) -> ExportRequest:
-    """Export settings from a recipe's [model], [weights] and [export] sections."""
-    from ..export.formats import FORMATS, get_format
-    from ..recipe import load_recipe
-
-    recipe = load_recipe(path)
-    ex = recipe.export
-    init = recipe.weights.init
-    chosen = list(FORMATS) if "all" in ex.formats else [get_format(n) for n in ex.formats]
-    # a recipe always holds opset and target: they only reach the formats that take them
-    takes_opset, takes_target = any(f.opset for f in chosen), any(f.targets for f in chosen)
-    return ExportRequest(
-        model=recipe.model.arch,
-        weights=None if init in (None, "", "none") else str(init),
-        pretrained=False,
-        to=",".join(ex.formats),
-        fp16=ex.fp16,
-        imgsz=ex.input_size or recipe.model.input_size,
-        postprocess=ex.postprocess,
-        opset=ex.opset if takes_opset else None,
-        target=ex.target if takes_target else None,
-        out=Path(ex.dir) if str(ex.dir) else Path(recipe.output.dir) / "export",
-        verify=ex.verify,
-        num_classes=recipe.model.num_classes,
-    )
-
-
-def plan(req: ExportRequest) -> tuple[Any, int]:
-    """Check every flag before any work: (ExportOptions, input size); nothing is built yet."""
-    from ..export.formats import DEFAULT_OPSET, select_formats
-    from ..export.pipeline import ExportOptions
-    from ..zoo import load_zoo
-
-    formats, skipped = select_formats(
-        req.to, fp16=req.fp16, postprocess=req.postprocess, target=req.target, opset=req.opset
-    )
-    if req.imgsz is not None and (req.imgsz < 32 or req.imgsz % 32):
-        raise PicodetError(f"--imgsz {req.imgsz} is not a positive multiple of 32", "use e.g. 320 or 416")
-    entry = load_zoo().find(req.model)
-    size = req.imgsz or (entry.input_size if entry else None) or 320
-    out = req.out or Path("runs/export") / f"{Path(req.model).name}-{size}"
-    options = ExportOptions(
-        formats=formats, out_dir=out, postprocess=req.postprocess, fp16=req.fp16,
-        opset=req.opset or DEFAULT_OPSET, target=req.target or "arm", verify=req.verify, skipped=skipped,
-    )  # fmt: skip
-    return options, size
-
-
 def print_plan(req: ExportRequest, options: Any, size: int, as_json: bool) -> None:
     """What `--dry-run` would do."""
     steps = {
@@ -124,23 +58,9 @@ def print_plan(req: ExportRequest, options: Any, size: int, as_json: bool) -> No
 
 def run_request(req: ExportRequest, options: Any, as_json: bool, cache_dir: Path | None) -> dict[str, Any]:
     """Build the model, export, verify, write and print the report."""
-    from ..export.pipeline import run_export
-    from ..export.report import build_report, report_table, write_report
-    from ..models.pretrained import create_model
-    from ..predictor import default_class_names
+    from ..export.report import report_table
 
-    loaded = create_model(
-        req.model, req.weights, pretrained=req.pretrained, num_classes=req.num_classes, input_size=req.imgsz,
-        cache_dir=cache_dir,
-    )  # fmt: skip
-    model = loaded.model
-    name, out = Path(req.model).name, options.out_dir
-    results, steps = run_export(
-        model, name, default_class_names(model.num_classes), options,
-        progress=lambda f: err_console.print(f"exporting [bold]{f}[/] ..."),
-    )  # fmt: skip
-    report = build_report(name, model.input_size, options, results, steps)
-    path = write_report(report, out)
+    report, path = execute(req, options, cache_dir, lambda f: err_console.print(f"exporting [bold]{f}[/] ..."))
     if as_json:
         print_json(report)
     else:

@@ -11,7 +11,7 @@ import typer
 from typer.core import TyperGroup
 
 from ..errors import PicodetError
-from . import demo, doctor, export, hub, predict, recipe, toolchain, train, zoo
+from . import demo, doctor, export, hub, predict, recipe, run, toolchain, train, zoo
 from .console import print_error
 
 
@@ -45,7 +45,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-for module in (zoo, hub, predict, train, recipe, export, toolchain, demo, doctor):
+for module in (zoo, hub, predict, train, recipe, export, run, toolchain, demo, doctor):
     module.register(app)
 
 

@@ -1,0 +1,196 @@
+"""`picodet run`: every stage a recipe declares (train, eval, quantize, export, bench), skipping what is done.
+
+A stage is skipped when it finished before with the same fingerprint: the sha256 of its recipe sections plus
+the weights it consumes. The record lives in `<output.dir>/run_state.json`, so re-running after an
+interruption continues where it stopped (training itself resumes from its last checkpoint).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import PicodetError
+from .io import sha256_file, write_json_atomic
+
+STAGES = ("train", "eval", "quantize", "export", "bench")
+STAGE_SECTIONS = {
+    "train": ("model", "weights", "data", "train", "augment"),
+    "eval": ("data", "eval"),
+    "quantize": ("data", "quantize"),
+    "export": ("export",),
+    "bench": ("bench", "data"),
+}
+
+
+@dataclass
+class StageOutcome:
+    name: str
+    status: str  # done | skipped | failed
+    seconds: float = 0.0
+    summary: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass
+class RunContext:
+    """What stages hand each other: the recipe, the weights in use, the export folder."""
+
+    recipe: Any
+    overrides: list[str]
+    weights: Path | None
+    reporter: Any = None
+    say: Callable[[str], None] = print
+    export_dir: Path | None = None
+
+
+def select_stages(declared: list[str], only: list[str] | None) -> list[str]:
+    if not only:
+        return list(declared)
+    unknown = [s for s in only if s not in STAGES]
+    if unknown:
+        raise PicodetError(f"--only: unknown stage(s) {', '.join(unknown)}", f"stages: {', '.join(STAGES)}")
+    return [s for s in STAGES if s in only]
+
+
+def fingerprint(recipe: Any, stage: str, weights: Path | None) -> str:
+    digest = hashlib.sha256(recipe.fingerprint(*STAGE_SECTIONS[stage]).encode())
+    if stage != "train" and weights is not None:
+        digest.update(sha256_file(weights).encode())
+    return digest.hexdigest()
+
+
+def initial_weights(recipe: Any) -> Path | None:
+    """The weights the stages after training start from when the recipe does not train."""
+    init = recipe.weights.init
+    if init in (None, "", "none"):
+        return None
+    from .hub.pull import resolve_checkpoint
+
+    return resolve_checkpoint(str(init))
+
+
+def stage_train(ctx: RunContext, resume: bool) -> dict[str, Any]:
+    from .engine.trainer import Trainer
+
+    result = Trainer(ctx.recipe, resume=resume, reporter=ctx.reporter).fit()
+    if result.interrupted:
+        raise KeyboardInterrupt
+    ctx.weights = result.best_weights or result.last_weights
+    return {"epochs": result.epochs_done, "steps": result.steps, "best_map": result.best_map,
+            "weights": str(ctx.weights)}  # fmt: skip
+
+
+def stage_eval(ctx: RunContext) -> dict[str, Any]:
+    from .data.index import read_dataset
+    from .engine.evaluate import evaluate_detector, paddle_detect_fn
+    from .models.pretrained import create_model
+
+    recipe, data = ctx.recipe, ctx.recipe.data
+    index = read_dataset(data.format, data.val_images, data.val_annotations, list(data.classes) or None)
+    source = str(ctx.weights) if ctx.weights else recipe.model.arch
+    loaded = create_model(source, None if ctx.weights else recipe.weights.init, num_classes=len(index.class_names))
+    ev = recipe.eval
+    detect = paddle_detect_fn(
+        loaded.model, score_threshold=ev.score_threshold, nms_threshold=ev.nms_threshold, keep_top_k=ev.keep_top_k
+    )
+    result, _ = evaluate_detector(detect, index, loaded.model.input_size, ev.batch_size)
+    return {"map": result.map, "map50": result.map50, "map75": result.map75, "images": result.num_images}
+
+
+def stage_quantize(ctx: RunContext) -> dict[str, Any]:
+    from .slim import run_quantize_stage
+
+    return run_quantize_stage(ctx.recipe, ctx.weights)
+
+
+def stage_export(ctx: RunContext) -> dict[str, Any]:
+    from .export.request import execute, plan, request_from_recipe
+
+    request = request_from_recipe(ctx.recipe.path, ctx.overrides, ctx.weights)
+    options, _ = plan(request)
+    report, path = execute(request, options, progress=lambda f: ctx.say(f"  exporting {f} ..."))
+    ctx.export_dir = options.out_dir
+    formats = {name: entry["status"] for name, entry in report["formats"].items()}
+    failed = [name for name, status in formats.items() if status == "failed"]
+    if failed:
+        raise PicodetError(f"export failed for {', '.join(failed)}", f"see {path}")
+    return {"report": str(path), "dir": str(options.out_dir), "formats": formats}
+
+
+def stage_bench(ctx: RunContext) -> dict[str, Any]:
+    from .bench import run_bench_stage
+
+    return run_bench_stage(ctx.recipe, ctx.weights, ctx.export_dir)
+
+
+STAGE_FUNCTIONS: dict[str, Callable[[RunContext], dict[str, Any]]] = {
+    "eval": stage_eval,
+    "quantize": stage_quantize,
+    "export": stage_export,
+    "bench": stage_bench,
+}
+
+
+def run_recipe(
+    recipe: Any,
+    overrides: list[str],
+    *,
+    only: list[str] | None = None,
+    force: bool = False,
+    reporter: Any = None,
+    say: Callable[[str], None] = print,
+) -> list[StageOutcome]:
+    """Run the recipe's stages in order; one failing stage after training does not stop the others."""
+    stages = select_stages(recipe.stages, only)
+    if not stages:
+        raise PicodetError(f"{recipe.path} declares no stage", f"add one of the sections [{'], ['.join(STAGES)}]")
+    out = Path(recipe.output.dir)
+    state_path = out / "run_state.json"
+    state = json.loads(state_path.read_text()) if state_path.is_file() and not force else {}
+    ctx = RunContext(recipe, overrides, initial_weights(recipe), reporter, say)
+    trained = state.get("train", {}).get("summary", {}).get("weights")
+    if "train" not in stages and trained:
+        ctx.weights = Path(trained)
+    if state.get("export", {}).get("dir"):
+        ctx.export_dir = Path(state["export"]["dir"])
+    outcomes = []
+    for number, stage in enumerate(stages, 1):
+        key = fingerprint(recipe, stage, ctx.weights)
+        previous = state.get(stage, {})
+        if previous.get("fingerprint") == key and previous.get("status") == "done":
+            say(f"[{number}/{len(stages)}] {stage}: unchanged since its last run, skipped")
+            outcomes.append(StageOutcome(stage, "skipped", summary=previous.get("summary", {})))
+            if stage == "train":
+                ctx.weights = Path(previous["summary"]["weights"])
+            continue
+        say(f"[{number}/{len(stages)}] {stage}")
+        start = time.monotonic()
+        try:
+            if stage == "train":
+                ckpt = out / "checkpoints" / "last.ckpt"
+                if ckpt.exists() and previous.get("fingerprint") not in (None, key) and not force:
+                    raise PicodetError(
+                        f"{out} holds a run of a different training recipe", "use --force to train again from scratch"
+                    )
+                if force and ckpt.exists():
+                    ckpt.unlink()
+                summary = stage_train(ctx, resume=ckpt.exists())
+            else:
+                summary = STAGE_FUNCTIONS[stage](ctx)
+            outcome = StageOutcome(stage, "done", time.monotonic() - start, summary)
+        except PicodetError as error:
+            if stage == "train":
+                raise
+            outcome = StageOutcome(stage, "failed", time.monotonic() - start, error=str(error))
+            say(f"  {stage} failed: {error}")
+        outcomes.append(outcome)
+        state[stage] = {"fingerprint": key, "status": outcome.status, "summary": outcome.summary,
+                        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S")}  # fmt: skip
+        write_json_atomic(state_path, state)
+    return outcomes
