@@ -31,7 +31,7 @@ def main() -> None:
         for param in trainer.model.parameters():
             dist.broadcast(param, src=0)
     result = trainer.fit()
-    checksum = sum(float(p.sum()) for p in trainer.model.parameters())
+    checksum = sum(float(p.sum()) for p in trainer.model.parameters() if not p.stop_gradient)
     print(f"rank {rank}/{world}: steps {result.steps} param-checksum {checksum:.8f}", flush=True)
 
 
