@@ -16,6 +16,7 @@ _API = {
     "load_checkpoint": ("picodet_cli.hub.safe_load", "load_state_dict"),
     "Detector": ("picodet_cli.predictor", "Detector"),
     "load_zoo": ("picodet_cli.zoo", "load_zoo"),
+    "bench": ("picodet_cli.bench.api", "bench"),
 }
 
 __all__ = ["__version__", *_API]

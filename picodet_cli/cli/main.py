@@ -6,19 +6,18 @@ import os
 import sys
 import warnings
 
-import click
 import typer
 from typer.core import TyperGroup
 
 from ..errors import PicodetError
-from . import demo, doctor, export, hub, predict, recipe, run, toolchain, train, zoo
+from . import bench, demo, doctor, export, hub, predict, recipe, run, toolchain, train, zoo
 from .console import print_error
 
 
 class PicodetGroup(TyperGroup):
     """Turns `PicodetError` into `error:` / `hint:` lines and exit code 1 (traceback with PICODET_DEBUG=1)."""
 
-    def invoke(self, ctx: click.Context):  # type: ignore[override]
+    def invoke(self, ctx: typer.Context):  # type: ignore[override]
         try:
             return super().invoke(ctx)
         except PicodetError as error:
@@ -45,7 +44,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-for module in (zoo, hub, predict, train, recipe, export, run, toolchain, demo, doctor):
+for module in (zoo, hub, predict, train, recipe, export, bench, run, toolchain, demo, doctor):
     module.register(app)
 
 

@@ -1,0 +1,259 @@
+"""`bench(...)`: export (or reuse) every format, run each with its runtime, one row per format."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import PicodetError
+from .rows import BenchRow
+from .timing import Latency
+
+DEVICES = ("cpu", "arm")
+ARM_HOSTS = ("aarch64", "arm64")
+PEAK_PROBE = "numpy float32 1024x1024 matmul, best of ~0.3 s, BLAS default threads"
+PUBLISHED_DEVICE = "Snapdragon 888 (Paddle-Lite, 4 threads, FP16)"
+ARM_HINT = (
+    "run on an aarch64 host, or on an Android phone with --adb [--serial SERIAL]; qemu emulation "
+    "(`picodet toolchain install arm-emulator`, --emulate) is not supported yet"
+)
+
+
+@dataclass
+class BenchReport:
+    """The rows (one per format, plus `published` for zoo models) and the header: model, host, settings."""
+
+    header: dict[str, Any]
+    rows: list[BenchRow] = field(default_factory=list)
+
+    def __iter__(self) -> Iterator[BenchRow]:
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: int) -> BenchRow:
+        return self.rows[index]
+
+    def row(self, name: str) -> BenchRow:
+        return next(r for r in self.rows if r.format == name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.header, "rows": [r.to_dict() for r in self.rows]}
+
+
+def _check_device(device: str, adb: str | None) -> None:
+    if device not in DEVICES:
+        raise PicodetError(f"unknown --device '{device}'", f"use one of {', '.join(DEVICES)}")
+    if adb is not None and device != "arm":
+        raise PicodetError("--adb benchmarks on an Android phone", "add --device arm")
+    if device == "arm" and adb is None and platform.machine().lower() not in ARM_HOSTS:
+        raise PicodetError(f"--device arm needs an ARM CPU; this host is {platform.machine()}", ARM_HINT)
+
+
+def _published(source: Any, weights: str | None) -> BenchRow | None:
+    """The zoo's published numbers, for a zoo model with its own weights at its own input size."""
+    entry = source.entry
+    if entry is None or weights is not None or source.input_size != entry.input_size:
+        return None
+    return BenchRow(
+        "published", status="published", runtime="paddle-lite", map=entry.map / 100, map50=entry.map50 / 100,
+        latency=Latency(entry.latency_ms, None, None, None, 0), fps=1e3 / entry.latency_ms, threads=4,
+        device=PUBLISHED_DEVICE, note="PaddleDetection README (not measured here)",
+    )  # fmt: skip
+
+
+def _device_row(row: BenchRow, folder: Path, source: Any, settings: dict[str, Any]) -> BenchRow:
+    """Benchmark one format on the phone (no mAP, no end-to-end time there)."""
+    from .adb import RUNNERS, bench_on_device, find_runner, runner_problem
+
+    spec = RUNNERS.get(row.format)
+    if spec is None:
+        return row.fail("skipped", f"no Android benchmark runner for {row.format}", "use lite, ncnn or mnn")
+    runner = find_runner(row.format, settings["runners"], settings["cache_root"])
+    if runner is None:
+        where = settings["cache_root"] / "bench" / "runners" / spec.executable
+        return row.fail(
+            "failed", f"no {spec.executable} runner for {row.format}", f"pass --runner PATH or put it at {where}"
+        )
+    problem = runner_problem(runner)
+    if problem is not None:
+        return row.fail("failed", problem, f"use an arm64-v8a build of {spec.executable}")
+    files = [p for pattern in spec.patterns for p in sorted(folder.glob(pattern))]  # main file first
+    if not files:
+        return row.fail("failed", f"{folder} has no {' / '.join(spec.patterns)} file to push")
+    try:
+        row.latency = bench_on_device(
+            settings["adb"], spec, runner, files, source.input_size, settings["threads"], settings["warmup"],
+            settings["runs"], settings["affinity"],
+        )  # fmt: skip
+    except PicodetError as error:
+        return row.fail("failed", error.message, error.hint)
+    row.runtime, row.threads, row.artifact = spec.executable, settings["threads"], str(files[0])
+    row.fps = 1e3 / row.latency.mean
+    return row
+
+
+def _artifacts(
+    source: Any,
+    names: list[str],
+    fp16: bool,
+    verify: bool,
+    cache: Path,
+    export_dir: str | Path | None,
+    progress: Callable[[str], None],
+    scratch: contextlib.ExitStack,
+) -> dict[str, Any]:
+    """Each format's folder: the given export folder's, else reused or exported (see exports.py).
+
+    A randomly initialised model is exported to a temporary folder (its digest never comes back).
+    """
+    from .exports import export_missing, folder_formats
+
+    if source.export_dir is not None:
+        return folder_formats(source.export_dir, names)
+    given = folder_formats(Path(export_dir), names) if export_dir else {}
+    found = {n: e for n, e in given.items() if e.folder is not None}
+    missing = [n for n in names if n not in found]
+    if missing:
+        temporary = source.weights is None
+        root = Path(scratch.enter_context(tempfile.TemporaryDirectory())) if temporary else cache / "exports"
+        found |= export_missing(source, missing, fp16, verify, root, lambda f: progress(f"exporting {f}"))
+    return found
+
+
+def _add_throughput(rows: list[BenchRow], gflops: float | None, peak: float | None) -> None:
+    for row in rows:
+        if gflops is None or row.latency is None or row.status != "ok":
+            continue
+        row.gflops_per_s = gflops / (row.latency.mean / 1e3)
+        row.peak_fraction = row.gflops_per_s / peak if peak and row.device == "host" else None
+
+
+def bench(
+    model: str,
+    *,
+    weights: str | None = None,
+    formats: str = "all",
+    device: str = "cpu",
+    threads: int | None = None,
+    imgsz: int | None = None,
+    fp16: bool = False,
+    warmup: int = 5,
+    runs: int = 50,
+    data: Any = None,
+    images: str | Path | None = None,
+    adb: str | None = None,
+    runners: list[Path] | tuple[Path, ...] = (),
+    affinity: str = "big",
+    verify: bool = True,
+    export_dir: str | Path | None = None,
+    cache_dir: str | Path | None = None,
+    progress: Callable[[str], None] = lambda _: None,
+    log: Callable[[str], None] = lambda _: None,
+    command: list[str] | None = None,
+) -> BenchReport:
+    """Benchmark MODEL (zoo name, architecture + weights, run weights file, or export folder) in every format.
+
+    Iterating the result gives the rows; `.header` holds the model, FLOPs, host and settings. `adb` is a
+    device serial ("" for the only connected device) and needs `device="arm"`. `export_dir` is an export folder
+    made from these same weights (e.g. by `picodet run`): the formats it holds are benchmarked as they are.
+    `data` (for mAP) is a recipe or COCO json path (json images in `images`), or a ready `DatasetIndex`.
+    """
+    from ..data.records import DatasetIndex
+    from ..export.formats import select_formats
+    from ..settings import get_settings
+    from .host import environment
+    from .inputs import image_files, load_images, load_index
+    from .local import bench_artifact
+    from .peak import measure_peak_gflops
+    from .source import resolve_source
+
+    _check_device(device, adb)
+    if warmup < 0 or runs < 1:
+        raise PicodetError("--warmup must be >= 0 and --runs >= 1")
+    threads = threads or os.cpu_count() or 1
+    chosen, skipped = select_formats(formats, fp16=fp16, postprocess="none", target=None, opset=None)
+    names = [f.name for f in chosen]
+    phone, phone_model = None, None
+    if adb is not None:
+        from .adb import Adb, check_affinity, match_runner
+
+        check_affinity(affinity)
+        for path in runners:
+            match_runner(Path(path))
+        phone = Adb(adb or None, log=log)
+        phone_model = phone.connect()
+    images_path = Path(images) if images else None
+    index = data if isinstance(data, DatasetIndex) or data is None else load_index(Path(data), images_path)
+    num_classes = len(index.class_names) if index is not None else None
+    source = resolve_source(model, weights, imgsz, num_classes, cache_dir)
+    files = image_files(images_path, index)
+    bgr, tensors = load_images(files, source.input_size)
+    cache = get_settings(cache_dir).cache_dir
+    settings = {
+        "adb": phone, "runners": [Path(p) for p in runners], "cache_root": cache, "threads": threads,
+        "warmup": warmup, "runs": runs, "affinity": affinity,
+    }  # fmt: skip
+    rows = []
+    with contextlib.ExitStack() as scratch:
+        exported = _artifacts(source, names, fp16, verify, cache, export_dir, progress, scratch)
+        for name in names:
+            item = exported[name]
+            row = BenchRow(name, size_mb=item.size_mb, reused=item.reused, device=phone_model if phone else "host")
+            rows.append(row)
+            if item.folder is None:
+                row.fail(item.status if item.status != "ok" else "failed", item.error or "export failed", item.hint)
+            elif phone is not None:
+                progress(f"benchmarking {name} on {phone_model}")
+                _device_row(row, item.folder, source, settings)
+            else:
+                progress(f"benchmarking {name}")
+                bench_artifact(row, item.folder, bgr, tensors, threads, warmup, runs, index)
+    rows += [BenchRow(name, status="skipped", note=reason) for name, reason in skipped.items()]
+    peak = measure_peak_gflops()
+    _add_throughput(rows, source.gflops, peak)
+    published = _published(source, weights)
+    rows += [published] if published else []
+    header = {
+        "model": source.name, "input_size": source.input_size, "num_classes": source.num_classes,
+        "weights_sha256": source.weights_sha256, "gflops": source.gflops, "params": source.params,
+        "peak_gflops": round(peak, 2), "peak_probe": PEAK_PROBE, "device": phone_model if phone else device,
+        "threads": threads, "fp16": fp16, "warmup": warmup, "runs": runs, "images": [str(p) for p in files],
+        "data": index.summary() if index is not None else None, "host": environment(command),
+    }  # fmt: skip
+    return BenchReport(header, rows)
+
+
+def run_bench_stage(recipe: Any, weights: Path | None, export_dir: Path | None) -> dict[str, Any]:
+    """The `bench` stage of `picodet run`: the recipe's [bench] settings on the stage's weights (JSON-able)."""
+    from .inputs import recipe_index
+
+    settings = recipe.bench
+    if settings.device not in DEVICES:
+        raise PicodetError(f"bench.device = '{settings.device}' is not supported by picodet bench", "use cpu or arm")
+    if weights is not None and (weights.parent / "model.json").is_file():
+        model, checkpoint = str(weights), None  # a run's weights: architecture and classes from model.json
+    else:
+        init = recipe.weights.init
+        model, checkpoint = recipe.model.arch, str(weights) if weights else (None if init in (None, "none") else init)
+    report = bench(
+        model,
+        weights=checkpoint,
+        formats=",".join(settings.formats),
+        device=settings.device,
+        threads=settings.threads,
+        imgsz=recipe.model.input_size,
+        warmup=settings.warmup,
+        runs=settings.runs,
+        data=recipe_index(recipe) if settings.data else None,
+        export_dir=export_dir if export_dir is not None and export_dir.is_dir() else None,
+        command=["picodet", "run", str(recipe.path)],
+    )
+    return report.to_dict()

@@ -1,0 +1,96 @@
+"""Benchmark one exported artifact on this machine with its runtime (through `RuntimeModel`)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import MissingDependency, PicodetError
+from .rows import BenchRow
+from .timing import Latency, time_calls
+
+
+def runtime_detect_fn(model: Any) -> Any:
+    """A batch `DetectFn` (see engine/evaluate.py) that runs `model.detect` one image at a time."""
+
+    def detect(images: np.ndarray, im_shape: np.ndarray, scale_factor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        results = [
+            model.detect(images[i : i + 1], im_shape[i : i + 1], scale_factor[i : i + 1]) for i in range(len(images))
+        ]
+        return np.concatenate([b for b, _ in results]), np.concatenate([n for _, n in results])
+
+    return detect
+
+
+def _bench_lite(
+    row: BenchRow, model: Any, images: list[np.ndarray], tensors: list[np.ndarray], warmup: int, runs: int
+) -> None:
+    """Lite: model calls timed in one toolchain process; end-to-end adds pre/post-processing timed here."""
+    from ..data.transforms import preprocess
+    from ..models.postprocess import postprocess_deploy
+    from .lite_host import time_lite
+
+    seconds, outputs, row.runtime_version = time_lite(model.artifact.path, tensors, warmup, runs)
+    row.latency = Latency.from_seconds(seconds)
+    row.threads, row.note = None, "x86 Paddle-Lite's Python API sets no thread count"
+    scales = [preprocess(image, model.input_size)[2] for image in images]
+    levels = len(outputs[0]) // 2
+
+    def post(i: int) -> None:
+        out, scale = outputs[i % len(outputs)], scales[i % len(scales)]
+        postprocess_deploy(out[:levels], out[levels:], model.input_size, model.strides, model.reg_max, scale)
+
+    pre = Latency.from_seconds(time_calls(lambda i: preprocess(images[i % len(images)], model.input_size), 1, runs))
+    row.e2e_ms = pre.mean + row.latency.mean + Latency.from_seconds(time_calls(post, 1, runs)).mean
+
+
+def bench_artifact(
+    row: BenchRow,
+    folder: Path,
+    images: list[np.ndarray],
+    tensors: list[np.ndarray],
+    threads: int,
+    warmup: int,
+    runs: int,
+    index: Any = None,
+) -> BenchRow:
+    """Fill `row` with latency, end-to-end time and (with `index`) mAP; errors become the row's status."""
+    from ..data.transforms import preprocess
+    from ..runtimes.model import RuntimeModel
+
+    try:
+        model = RuntimeModel(folder, threads=threads)
+        row.artifact, row.runtime = str(model.artifact.path), model.artifact.runtime
+        row.runtime_version, row.threads = model.runtime.version(), threads
+        if row.size_mb is None or row.format == "lite":
+            row.size_mb = round(model.artifact.path.stat().st_size / 1e6, 4)
+        if row.format == "lite":
+            _bench_lite(row, model, images, tensors, warmup, runs)
+        else:
+            row.latency = Latency.from_seconds(
+                time_calls(lambda i: model.runtime.run({"image": tensors[i % len(tensors)]}), warmup, runs)
+            )
+
+            def end_to_end(i: int) -> None:
+                tensor, im_shape, scale = preprocess(images[i % len(images)], model.input_size)
+                model.detect(tensor, im_shape, scale)
+
+            row.e2e_ms = Latency.from_seconds(time_calls(end_to_end, warmup, runs)).mean
+        row.fps = 1e3 / row.e2e_ms
+        if index is not None:
+            from ..engine.evaluate import evaluate_detector
+
+            result, _ = evaluate_detector(runtime_detect_fn(model), index, model.input_size[0], batch_size=1)
+            row.map, row.map50 = result.map, result.map50
+    except MissingDependency as error:
+        return row.fail("missing", error.message, error.hint)
+    except PicodetError as error:
+        return row.fail("failed", error.message, error.hint)
+    except Exception as error:  # a runtime crash must not stop the other formats
+        if os.environ.get("PICODET_DEBUG"):
+            raise
+        return row.fail("failed", f"{type(error).__name__}: {error}")
+    return row

@@ -1,0 +1,48 @@
+"""One benchmark row per format (and a `published` reference row); failures are rows too."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from .timing import Latency
+
+FAILED = ("failed", "missing")
+
+
+@dataclass
+class BenchRow:
+    """The numbers of one format: status ok / failed / missing / skipped, or `published` (zoo reference)."""
+
+    format: str
+    status: str = "ok"
+    runtime: str | None = None
+    runtime_version: str | None = None
+    size_mb: float | None = None
+    map: float | None = None  # COCO mAP(0.5:0.95), 0-1
+    map50: float | None = None
+    latency: Latency | None = None  # the model call alone
+    e2e_ms: float | None = None  # pre-process + model + post-process, per image (mean)
+    fps: float | None = None  # 1000 / e2e_ms (model-call latency when there is no end-to-end time)
+    threads: int | None = None
+    gflops_per_s: float | None = None
+    peak_fraction: float | None = None  # achieved GFLOP/s over the measured matmul peak
+    device: str | None = None
+    artifact: str | None = None
+    reused: bool | None = None  # artifact taken from an earlier export
+    error: str | None = None
+    hint: str | None = None
+    note: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status not in FAILED
+
+    def fail(self, status: str, error: str, hint: str | None = None) -> BenchRow:
+        self.status, self.error, self.hint = status, error, hint
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["latency"] = self.latency.to_dict() if self.latency else None
+        return {k: round(v, 6) if isinstance(v, float) else v for k, v in data.items()}

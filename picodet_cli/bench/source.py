@@ -1,0 +1,101 @@
+"""What is benchmarked: a zoo model, a checkpoint, or an existing export folder; with FLOPs, params, digest."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import PicodetError
+
+
+@dataclass
+class Source:
+    """The model under test. `model` is None for an export folder (only its artifacts are run)."""
+
+    name: str
+    model: Any
+    input_size: int
+    num_classes: int
+    class_names: list[str]
+    weights_sha256: str | None
+    weights: Path | None = None  # the checkpoint file (None: random initialisation or an export folder)
+    export_dir: Path | None = None
+    entry: Any = None  # ZooEntry for zoo models: the published numbers
+    gflops: float | None = None
+    params: int | None = None
+
+
+def state_digest(model: Any) -> str:
+    """sha256 over the model's state dict (sorted names, shapes, float32 bytes): the export cache key."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        array = tensor.numpy()
+        digest.update(f"{name}:{list(array.shape)}:{array.dtype};".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def _count(model: Any, size: int) -> tuple[float, int]:
+    from ..models.flops import count_flops, count_params
+
+    return count_flops(model, size), count_params(model)
+
+
+def _folder_meta(folder: Path) -> dict[str, Any]:
+    """The picodet.json of any format subfolder (or ONNX metadata) of an export folder."""
+    from ..export.metadata import read_sidecar
+    from ..runtimes.model import RuntimeModel
+
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
+        meta = read_sidecar(sub)
+        if meta is not None:
+            return meta
+    return RuntimeModel(folder, threads=1).meta
+
+
+def from_export_folder(folder: Path) -> Source:
+    """An export folder given as MODEL: benchmark its artifacts as they are (FLOPs from the architecture)."""
+    from ..models.registry import build_model
+    from ..predictor import default_class_names
+
+    meta = _folder_meta(folder)
+    size, classes = int(meta["input_size"][0]), int(meta["num_classes"])
+    source = Source(
+        meta.get("model") or folder.name, None, size, classes, meta.get("class_names") or default_class_names(classes),
+        None, export_dir=folder,
+    )  # fmt: skip
+    if meta.get("arch"):
+        source.gflops, source.params = _count(build_model(meta["arch"], num_classes=classes, input_size=size), size)
+    return source
+
+
+def resolve_source(
+    model: str,
+    weights: str | None = None,
+    imgsz: int | None = None,
+    num_classes: int | None = None,
+    cache_dir: str | Path | None = None,
+) -> Source:
+    """Build MODEL (zoo name, architecture + weights, run weights file) or read an export folder."""
+    from ..models.pretrained import create_model
+    from ..predictor import default_class_names
+    from ..runtimes.registry import looks_like_artifact
+
+    if Path(model).is_dir() and looks_like_artifact(model):
+        if weights is not None or imgsz is not None:
+            raise PicodetError("an export folder is benchmarked as it is", "drop --weights and --imgsz")
+        return from_export_folder(Path(model))
+    if imgsz is not None and (imgsz < 32 or imgsz % 32):
+        raise PicodetError(f"--imgsz {imgsz} is not a positive multiple of 32", "use e.g. 320 or 416")
+    loaded = create_model(model, weights, num_classes=num_classes, input_size=imgsz, cache_dir=cache_dir)
+    layer = loaded.model
+    layer.eval()
+    names = loaded.class_names or default_class_names(layer.num_classes)
+    source = Source(
+        Path(model).stem if model.endswith(".pdparams") else model, layer, layer.input_size, layer.num_classes,
+        list(names), state_digest(layer), loaded.weights, entry=loaded.entry,
+    )  # fmt: skip
+    source.gflops, source.params = _count(layer, layer.input_size)
+    return source

@@ -1,0 +1,95 @@
+"""`picodet bench`: speed, size and mAP of a model in every export format; failed formats are rows."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..errors import PicodetError
+from .console import console, err_console, print_json
+from .options import CacheDirOpt, JsonOpt
+
+EXAMPLES = """
+Examples:\n
+  picodet bench s-320 --formats onnx,openvino,ncnn --runs 100\n
+  picodet bench picodet-s --weights best.pdparams --imgsz 320 --data recipes/s-320-coco.toml\n
+  picodet bench runs/export/s-416-416 --formats onnx,mnn\n
+  picodet bench s-416 --device arm --adb --formats lite,ncnn --runner ./benchncnn --verbose\n
+  picodet bench s-320 --json --save bench.json
+"""
+
+
+def bench_command(
+    model: Annotated[
+        str, typer.Argument(help="Zoo name, architecture (with --weights), run weights or export folder.")
+    ],
+    weights: Annotated[str | None, typer.Option(help="Checkpoint to benchmark instead of the zoo's weights.")] = None,
+    formats: Annotated[str, typer.Option(help="FORMAT[,FORMAT...] or all (paddle,onnx,openvino,mnn,ncnn,lite).")] = (
+        "all"
+    ),
+    device: Annotated[str, typer.Option(help="cpu (this machine) or arm (aarch64 host, or a phone with --adb).")] = (
+        "cpu"
+    ),
+    threads: Annotated[int | None, typer.Option(min=1, help="Threads per runtime (default: all cores).")] = None,
+    imgsz: Annotated[int | None, typer.Option(help="Input size, a multiple of 32 (default: the model's).")] = None,
+    fp16: Annotated[bool, typer.Option("--fp16", help="Export and run FP16 (ncnn, mnn, openvino, lite).")] = False,
+    warmup: Annotated[int, typer.Option(min=0, help="Untimed runs first.")] = 5,
+    runs: Annotated[int, typer.Option(min=1, help="Timed runs.")] = 50,
+    data: Annotated[
+        Path | None, typer.Option(help="Recipe (its validation split) or COCO json (with --images): adds mAP.")
+    ] = None,
+    images: Annotated[Path | None, typer.Option(help="Image folder: timed inputs, and --data json's images.")] = None,
+    adb: Annotated[bool, typer.Option("--adb", help="Benchmark on an Android phone over adb (with --device arm).")] = (
+        False
+    ),
+    serial: Annotated[str | None, typer.Option(help="With --adb: the phone's serial (default: the only one).")] = None,
+    runner: Annotated[
+        list[Path] | None, typer.Option(help="Device benchmark binary: benchmark_bin, benchncnn or benchmark.out.")
+    ] = None,
+    affinity: Annotated[str, typer.Option(help="Phone CPU cores: big | little | all | hex mask (taskset).")] = "big",
+    verify: Annotated[bool, typer.Option(help="Verify fresh exports against the Paddle model.")] = True,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show the adb command lines.")] = False,
+    save: Annotated[Path | None, typer.Option(help="Also write the JSON report to this file.")] = None,
+    as_json: JsonOpt = False,
+    cache_dir: CacheDirOpt = None,
+) -> None:
+    """Benchmark MODEL in each export format: latency, end-to-end time, FPS, size and (with --data) mAP."""
+    from ..bench.api import bench
+    from ..bench.table import bench_table
+
+    def log(line: str) -> None:
+        if verbose:
+            err_console.print(f"$ {line}", style="dim", soft_wrap=True, markup=False)
+
+    if serial is not None and not adb:
+        raise PicodetError("--serial picks the phone for --adb", "add --adb --device arm")
+
+    report = bench(
+        model, weights=weights, formats=formats, device=device, threads=threads, imgsz=imgsz, fp16=fp16,
+        warmup=warmup, runs=runs, data=data, images=images, adb=(serial or "") if adb else None,
+        runners=runner or [], affinity=affinity, verify=verify, cache_dir=cache_dir, log=log,
+        progress=lambda m: err_console.print(f"{m} ..."), command=["picodet", *sys.argv[1:]],
+    )  # fmt: skip
+    result = report.to_dict()
+    if save is not None:
+        from ..io import write_json_atomic
+
+        write_json_atomic(save, result)
+    if as_json:
+        print_json(result)
+    else:
+        console.print(bench_table(result))
+        if save is not None:
+            console.print(f"report written to {save}", markup=False)
+    if not any(r.status == "ok" for r in report.rows):
+        raise PicodetError("no format could be benchmarked", "see the details column")
+
+
+bench_command.__doc__ = f"{bench_command.__doc__}\n{EXAMPLES}"
+
+
+def register(app: typer.Typer) -> None:
+    app.command("bench")(bench_command)
