@@ -26,6 +26,8 @@ def test_help_lists_every_command():
         "eval",
         "recipe",
         "export",
+        "run",
+        "bench",
         "toolchain",
         "demo",
         "doctor",
