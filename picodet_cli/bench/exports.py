@@ -1,7 +1,8 @@
 """The artifacts to benchmark: reused from an earlier export when weights and options match, else exported.
 
 An export folder matches when its `export_report.json` records the same `weights_sha256` (state-dict digest,
-see `source.state_digest`), input size, post-processing and fp16 flag, and the format's files are still there.
+see `models.pretrained.state_digest`), input size, post-processing and fp16 flag, and the format's files are
+still there.
 Folders searched: the bench cache (`<cache>/exports/<model>-<size>-<digest>`) and `runs/export/*`. Formats
 not found are exported into the cache folder and its report is updated. Randomly initialised models are
 exported to a temporary folder instead (their digest never comes back).

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,16 +24,6 @@ class Source:
     entry: Any = None  # ZooEntry for zoo models: the published numbers
     gflops: float | None = None
     params: int | None = None
-
-
-def state_digest(model: Any) -> str:
-    """sha256 over the model's state dict (sorted names, shapes, float32 bytes): the export cache key."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        array = tensor.numpy()
-        digest.update(f"{name}:{list(array.shape)}:{array.dtype};".encode())
-        digest.update(array.tobytes())
-    return digest.hexdigest()
 
 
 def _count(model: Any, size: int) -> tuple[float, int]:
@@ -79,7 +68,7 @@ def resolve_source(
     cache_dir: str | Path | None = None,
 ) -> Source:
     """Build MODEL (zoo name, architecture + weights, run weights file) or read an export folder."""
-    from ..models.pretrained import create_model
+    from ..models.pretrained import create_model, state_digest
     from ..predictor import default_class_names
     from ..runtimes.registry import looks_like_artifact
 

@@ -80,7 +80,7 @@ def execute(
     req: ExportRequest, options: Any, cache_dir: Path | None = None, progress: Callable[[str], None] = lambda _: None
 ) -> tuple[dict[str, Any], Path]:
     """Build the model, export every format, verify, and write export_report.json: (report, its path)."""
-    from ..models.pretrained import create_model
+    from ..models.pretrained import create_model, state_digest
     from ..predictor import default_class_names
     from .pipeline import run_export
     from .report import build_report, write_report
@@ -94,4 +94,5 @@ def execute(
     class_names = loaded.class_names or default_class_names(model.num_classes)
     results, steps = run_export(model, name, class_names, options, progress=progress)
     report = build_report(name, model.input_size, options, results, steps)
+    report["weights_sha256"] = state_digest(model)  # lets `picodet bench` reuse this folder
     return report, write_report(report, options.out_dir)

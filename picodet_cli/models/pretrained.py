@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -107,3 +109,13 @@ def create_model_from(
     model = build_model(spec, num_classes=num_classes or found, input_size=input_size or default_size)
     report = load_weights(model, state, strict=strict)
     return LoadedModel(model, None, path, report)
+
+
+def state_digest(model: Any) -> str:
+    """sha256 over the model's state dict (sorted names, shapes, float32 bytes): the export cache key."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        array = tensor.numpy()
+        digest.update(f"{name}:{list(array.shape)}:{array.dtype};".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
