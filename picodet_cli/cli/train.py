@@ -142,6 +142,7 @@ def eval_command(
         Path | None, typer.Option(help="Recipe (its validation split) or COCO annotations json (with --images).")
     ] = None,
     images: Annotated[Path | None, typer.Option(help="Image folder for --data annotations.json.")] = None,
+    overrides: SetOpt = None,
     weights: Annotated[str | None, typer.Option(help="Checkpoint to evaluate instead of the zoo's.")] = None,
     annotations: Annotated[Path | None, typer.Option(help="Ground truth for --detections (no model).")] = None,
     detections: Annotated[Path | None, typer.Option(help="COCO results json to score (no model).")] = None,
@@ -162,7 +163,7 @@ def eval_command(
     else:
         if model is None or data is None:
             raise PicodetError("eval needs MODEL and --data", "e.g. picodet eval s-416 --data recipe.toml")
-        result, dets = evaluate_model(model, data, images, weights, imgsz, batch_size, per_class)
+        result, dets = evaluate_model(model, data, images, weights, imgsz, batch_size, per_class, list(overrides or []))
     report = {name: getattr(result, name) for name in ("map", "map50", "map75", "map_small", "map_medium")}
     report |= {"stats": result.stats, "num_images": result.num_images, "num_detections": result.num_detections}
     if result.per_class is not None:
@@ -193,6 +194,7 @@ def evaluate_model(
     imgsz: int | None,
     batch_size: int,
     per_class: bool,
+    overrides: list[str],
 ) -> tuple[Any, list[dict[str, Any]]]:
     """Load the model and the validation index, then score it."""
     from ..data.index import read_dataset
@@ -202,7 +204,7 @@ def evaluate_model(
     if data.suffix == ".toml":
         from ..recipe import load_recipe
 
-        recipe = load_recipe(data)
+        recipe = load_recipe(data, overrides)
         d = recipe.data
         index = read_dataset(d.format, d.val_images, d.val_annotations, list(d.classes) or None)
     else:

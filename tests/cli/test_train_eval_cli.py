@@ -1,0 +1,72 @@
+"""`picodet train` and `picodet eval` as a user runs them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from picodet_cli.cli.main import app
+from picodet_cli.data.synthetic import generate_shapes_dataset
+from picodet_cli.recipe import default_recipes_dir
+
+runner = CliRunner()
+EXPECTED = [0.5045806987249628, 0.6969727247299577, 0.5729816669904824, 0.5856257209410443, 0.5193996948036719]
+
+
+def json_of(output: str):
+    return json.loads(output[min(i for i in (output.find("{"), output.find("[")) if i >= 0) :])
+
+
+def test_eval_detections_file_reproduces_the_public_fixture(shared_dir: Path):
+    folder = shared_dir / "data" / "coco_eval"
+    result = runner.invoke(
+        app,
+        ["eval", "--annotations", str(folder / "instances_val2014_100.json"),
+         "--detections", str(folder / "instances_val2014_fakebbox100_results.json"), "--json"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    stats = json_of(result.stdout)["stats"]
+    assert stats[:5] == pytest.approx(EXPECTED, abs=1e-12)
+
+
+def test_eval_needs_both_files_one_line_error(shared_dir: Path):
+    result = runner.invoke(app, ["eval", "--detections", "x.json"])
+    assert result.exit_code == 1 and "go together" in result.output and "Traceback" not in result.output
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory):
+    return generate_shapes_dataset(tmp_path_factory.mktemp("shapes") / "data", 8, 4, 256)
+
+
+def test_train_resume_then_eval_the_run(data, tmp_path: Path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    sets = [
+        f'data.root="{data.root}"', f'data.train_images="{data.train_images}"',
+        f'data.train_annotations="{data.train_annotations}"', f'data.val_images="{data.val_images}"',
+        f'data.val_annotations="{data.val_annotations}"', 'output.dir="run"', "model.input_size=128",
+        "augment.sizes=[128]", "train.batch_size=4", "train.epochs=1", "train.workers=0", "train.eval_interval=1",
+    ]  # fmt: skip
+    args = ["train", "--recipe", str(default_recipes_dir() / "demo.toml"), *[a for s in sets for a in ("--set", s)]]
+    first = runner.invoke(app, [*args, "--json"])
+    assert first.exit_code == 0, first.output
+    summary = json_of(first.stdout)
+    assert summary["epochs"] == 1 and summary["steps"] == 2 and Path(summary["best_weights"]).is_file()
+
+    again = runner.invoke(app, args)
+    assert again.exit_code == 1 and "--resume" in again.output, "an existing run is never overwritten"
+
+    more = runner.invoke(app, ["train", "--resume", "run", "--set", "train.epochs=2", "--json"])
+    assert more.exit_code == 0, more.output
+    assert json_of(more.stdout)["steps"] == 4, "continued from step 2"
+
+    recipe = str(default_recipes_dir() / "demo.toml")
+    scored = runner.invoke(
+        app, ["eval", summary["best_weights"], "--data", recipe, *[a for s in sets for a in ("--set", s)], "--json"]
+    )
+    assert scored.exit_code == 0, scored.output
+    report = json_of(scored.stdout)
+    assert report["num_images"] == 4 and 0.0 <= report["map50"] <= 1.0
