@@ -34,3 +34,34 @@ def isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     for var in ("PICODET_OFFLINE", "PICODET_MIRROR", "PICODET_DEBUG"):
         monkeypatch.delenv(var, raising=False)
     return home
+
+
+@pytest.fixture(scope="session")
+def shapes_data(tmp_path_factory: pytest.TempPathFactory):
+    """A tiny generated COCO dataset (16 train / 8 val images of shapes at 256 px), shared by the session."""
+    from picodet_cli.data.synthetic import generate_shapes_dataset
+
+    return generate_shapes_dataset(tmp_path_factory.mktemp("shapes") / "data", 16, 8, 256)
+
+
+@pytest.fixture(scope="session")
+def tiny_sets(shapes_data):
+    """`--set` overrides that point recipes/demo.toml at `shapes_data` and make training tiny (128 px, batch 4)."""
+
+    def sets(out: Path | str, *extra: str) -> list[str]:
+        data = shapes_data
+        return [
+            f'data.root="{data.root}"',
+            f'data.train_images="{data.train_images}"',
+            f'data.train_annotations="{data.train_annotations}"',
+            f'data.val_images="{data.val_images}"',
+            f'data.val_annotations="{data.val_annotations}"',
+            f'output.dir="{out}"',
+            "model.input_size=128",
+            "augment.sizes=[128]",
+            "train.batch_size=4",
+            "train.workers=0",
+            *extra,
+        ]
+
+    return sets

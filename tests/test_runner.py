@@ -9,39 +9,23 @@ import pytest
 from typer.testing import CliRunner
 
 from picodet_cli.cli.main import app
-from picodet_cli.data.synthetic import generate_shapes_dataset
 from picodet_cli.recipe import default_recipes_dir
 
 runner = CliRunner()
 
 
-@pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory: pytest.TempPathFactory):
-    return generate_shapes_dataset(tmp_path_factory.mktemp("shapes") / "data", 12, 6, 256)
+@pytest.fixture
+def run_args(tiny_sets):
+    def make(out: Path, *extra: str) -> list[str]:
+        sets = tiny_sets(out, "train.epochs=1", 'export.formats=["onnx"]', *extra)
+        return ["run", str(default_recipes_dir() / "demo.toml"), *[a for s in sets for a in ("--set", s)]]
+
+    return make
 
 
-def run_args(data, out: Path, *extra: str) -> list[str]:
-    sets = [
-        f'data.root="{data.root}"',
-        f'data.train_images="{data.train_images}"',
-        f'data.train_annotations="{data.train_annotations}"',
-        f'data.val_images="{data.val_images}"',
-        f'data.val_annotations="{data.val_annotations}"',
-        f'output.dir="{out}"',
-        "model.input_size=128",
-        "augment.sizes=[128]",
-        "train.batch_size=4",
-        "train.epochs=1",
-        "train.workers=0",
-        'export.formats=["onnx"]',
-        *extra,
-    ]
-    return ["run", str(default_recipes_dir() / "demo.toml"), *[a for s in sets for a in ("--set", s)]]
-
-
-def test_run_then_rerun_skips_unchanged_stages(tiny_data, tmp_path: Path):
+def test_run_then_rerun_skips_unchanged_stages(run_args, tmp_path: Path):
     out = tmp_path / "run"
-    first = runner.invoke(app, [*run_args(tiny_data, out), "--only", "train,eval,export", "--json"])
+    first = runner.invoke(app, [*run_args(out), "--only", "train,eval,export", "--json"])
     assert first.exit_code == 0, first.output
     rows = json.loads(first.stdout[first.stdout.index("[") :])
     assert [(r["name"], r["status"]) for r in rows] == [("train", "done"), ("eval", "done"), ("export", "done")]
@@ -49,15 +33,15 @@ def test_run_then_rerun_skips_unchanged_stages(tiny_data, tmp_path: Path):
     assert rows[2]["summary"]["formats"] == {"onnx": "ok"}
     assert (out / "export" / "export_report.json").is_file()
 
-    again = runner.invoke(app, [*run_args(tiny_data, out), "--only", "train,eval,export", "--json"])
+    again = runner.invoke(app, [*run_args(out), "--only", "train,eval,export", "--json"])
     rows = json.loads(again.stdout[again.stdout.index("[") :])
     assert [r["status"] for r in rows] == ["skipped"] * 3
 
-    changed = runner.invoke(app, [*run_args(tiny_data, out, "eval.keep_top_k=50"), "--only", "train,eval", "--json"])
+    changed = runner.invoke(app, [*run_args(out, "eval.keep_top_k=50"), "--only", "train,eval", "--json"])
     rows = json.loads(changed.stdout[changed.stdout.index("[") :])
     assert [r["status"] for r in rows] == ["skipped", "done"], "only the stage whose settings changed runs"
 
 
-def test_unknown_stage_is_one_line(tiny_data, tmp_path: Path):
-    result = runner.invoke(app, [*run_args(tiny_data, tmp_path / "r"), "--only", "trian"])
+def test_unknown_stage_is_one_line(run_args, tmp_path: Path):
+    result = runner.invoke(app, [*run_args(tmp_path / "r"), "--only", "trian"])
     assert result.exit_code == 1 and "unknown stage" in result.output and "Traceback" not in result.output

@@ -9,7 +9,6 @@ import pytest
 from typer.testing import CliRunner
 
 from picodet_cli.cli.main import app
-from picodet_cli.data.synthetic import generate_shapes_dataset
 from picodet_cli.recipe import default_recipes_dir
 
 runner = CliRunner()
@@ -37,31 +36,21 @@ def test_eval_needs_both_files_one_line_error(shared_dir: Path):
     assert result.exit_code == 1 and "go together" in result.output and "Traceback" not in result.output
 
 
-@pytest.fixture(scope="module")
-def data(tmp_path_factory: pytest.TempPathFactory):
-    return generate_shapes_dataset(tmp_path_factory.mktemp("shapes") / "data", 8, 4, 256)
-
-
-def test_train_resume_then_eval_the_run(data, tmp_path: Path, monkeypatch):
+def test_train_resume_then_eval_the_run(tiny_sets, tmp_path: Path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    sets = [
-        f'data.root="{data.root}"', f'data.train_images="{data.train_images}"',
-        f'data.train_annotations="{data.train_annotations}"', f'data.val_images="{data.val_images}"',
-        f'data.val_annotations="{data.val_annotations}"', 'output.dir="run"', "model.input_size=128",
-        "augment.sizes=[128]", "train.batch_size=4", "train.epochs=1", "train.workers=0", "train.eval_interval=1",
-    ]  # fmt: skip
+    sets = tiny_sets("run", "train.epochs=1", "train.eval_interval=1")
     args = ["train", "--recipe", str(default_recipes_dir() / "demo.toml"), *[a for s in sets for a in ("--set", s)]]
     first = runner.invoke(app, [*args, "--json"])
     assert first.exit_code == 0, first.output
     summary = json_of(first.stdout)
-    assert summary["epochs"] == 1 and summary["steps"] == 2 and Path(summary["best_weights"]).is_file()
+    assert summary["epochs"] == 1 and summary["steps"] == 4 and Path(summary["best_weights"]).is_file()
 
     again = runner.invoke(app, args)
     assert again.exit_code == 1 and "--resume" in again.output, "an existing run is never overwritten"
 
     more = runner.invoke(app, ["train", "--resume", "run", "--set", "train.epochs=2", "--json"])
     assert more.exit_code == 0, more.output
-    assert json_of(more.stdout)["steps"] == 4, "continued from step 2"
+    assert json_of(more.stdout)["steps"] == 8, "continued from step 4"
 
     recipe = str(default_recipes_dir() / "demo.toml")
     scored = runner.invoke(
@@ -69,4 +58,4 @@ def test_train_resume_then_eval_the_run(data, tmp_path: Path, monkeypatch):
     )
     assert scored.exit_code == 0, scored.output
     report = json_of(scored.stdout)
-    assert report["num_images"] == 4 and 0.0 <= report["map50"] <= 1.0
+    assert report["num_images"] == 8 and 0.0 <= report["map50"] <= 1.0

@@ -8,29 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from picodet_cli.data.synthetic import generate_shapes_dataset
 from picodet_cli.recipe import default_recipes_dir
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_two_cpu_ranks_end_with_identical_weights(tmp_path: Path):
-    data = generate_shapes_dataset(tmp_path / "data", 16, 8, 256)
+def test_two_cpu_ranks_end_with_identical_weights(tiny_sets, tmp_path: Path):
     out = tmp_path / "run"
-    sets = [
-        f'data.root="{data.root}"',
-        f'data.train_images="{data.train_images}"',
-        f'data.train_annotations="{data.train_annotations}"',
-        f'data.val_images="{data.val_images}"',
-        f'data.val_annotations="{data.val_annotations}"',
-        f'output.dir="{out}"',
-        "model.input_size=128",
-        "augment.sizes=[128]",
-        "train.batch_size=2",
-        "train.epochs=1",
-        "train.workers=0",
-        "train.eval_interval=0",
-    ]
+    sets = tiny_sets(out, "train.batch_size=2", "train.epochs=1", "train.eval_interval=0")
     command = [sys.executable, "-m", "picodet_cli", "train", "--recipe", str(default_recipes_dir() / "demo.toml")]
     command += [a for s in sets for a in ("--set", s)] + ["--devices", "2"]
     env = dict(os.environ, PYTHONPATH=str(REPO))

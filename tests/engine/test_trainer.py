@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from picodet_cli.data.synthetic import generate_shapes_dataset
 from picodet_cli.engine.checkpoint import load_checkpoint
 from picodet_cli.engine.trainer import SilentReporter, Trainer
 from picodet_cli.errors import PicodetError
@@ -16,30 +15,14 @@ from picodet_cli.hub.safe_load import load_state_dict
 from picodet_cli.recipe import default_recipes_dir, load_recipe
 
 
-@pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory: pytest.TempPathFactory):
-    return generate_shapes_dataset(tmp_path_factory.mktemp("shapes") / "data", 16, 8, 256)
+@pytest.fixture
+def tiny_recipe(tiny_sets):
+    def make(out: Path, *extra: str):
+        sets = tiny_sets(out, "train.warmup_steps=2", "train.log_interval=1", "train.cosine_epochs=2",
+                         "train.eval_interval=0", "train.save_interval=1", *extra)  # fmt: skip
+        return load_recipe(default_recipes_dir() / "demo.toml", sets)
 
-
-def tiny_recipe(data, out: Path, *extra: str):
-    sets = [
-        f'data.train_images="{data.train_images}"',
-        f'data.train_annotations="{data.train_annotations}"',
-        f'data.val_images="{data.val_images}"',
-        f'data.val_annotations="{data.val_annotations}"',
-        f'output.dir="{out}"',
-        "model.input_size=128",
-        "augment.sizes=[128]",
-        "train.batch_size=4",
-        "train.workers=0",
-        "train.warmup_steps=2",
-        "train.log_interval=1",
-        "train.cosine_epochs=2",
-        "train.eval_interval=0",
-        "train.save_interval=1",
-        *extra,
-    ]
-    return load_recipe(default_recipes_dir() / "demo.toml", sets)
+    return make
 
 
 class StopAfter(SilentReporter):
@@ -53,9 +36,9 @@ class StopAfter(SilentReporter):
             raise KeyboardInterrupt
 
 
-def test_trains_evaluates_and_writes_the_run_folder(tiny_data, tmp_path: Path):
+def test_trains_evaluates_and_writes_the_run_folder(tiny_recipe, tmp_path: Path):
     out = tmp_path / "run"
-    result = Trainer(tiny_recipe(tiny_data, out, "train.epochs=2", "train.eval_interval=2")).fit()
+    result = Trainer(tiny_recipe(out, "train.epochs=2", "train.eval_interval=2")).fit()
     assert (result.epochs_done, result.steps, result.interrupted) == (2, 8, False)
     losses = [r["loss"] for r in map(json.loads, (out / "metrics.jsonl").read_text().splitlines()) if "loss" in r]
     assert len(losses) == 8 and np.isfinite(losses).all()
@@ -68,9 +51,9 @@ def test_trains_evaluates_and_writes_the_run_folder(tiny_data, tmp_path: Path):
     assert load_checkpoint(out / "checkpoints" / "last.ckpt")["state"].step == 8
 
 
-def test_interrupt_then_resume_equals_an_uninterrupted_run(tiny_data, tmp_path: Path):
-    full = Trainer(tiny_recipe(tiny_data, tmp_path / "full", "train.epochs=2")).fit()
-    recipe = tiny_recipe(tiny_data, tmp_path / "cut", "train.epochs=2")
+def test_interrupt_then_resume_equals_an_uninterrupted_run(tiny_recipe, tmp_path: Path):
+    full = Trainer(tiny_recipe(tmp_path / "full", "train.epochs=2")).fit()
+    recipe = tiny_recipe(tmp_path / "cut", "train.epochs=2")
     stopped = Trainer(recipe, reporter=StopAfter(6)).fit()
     assert stopped.interrupted and stopped.steps == 6
     state = load_checkpoint(tmp_path / "cut" / "checkpoints" / "last.ckpt")["state"]
@@ -83,13 +66,13 @@ def test_interrupt_then_resume_equals_an_uninterrupted_run(tiny_data, tmp_path: 
         np.testing.assert_allclose(b[key], a[key], rtol=1e-5, atol=1e-6, err_msg=key)
 
 
-def test_existing_run_needs_resume(tiny_data, tmp_path: Path):
-    recipe = tiny_recipe(tiny_data, tmp_path / "run", "train.epochs=1")
+def test_existing_run_needs_resume(tiny_recipe, tmp_path: Path):
+    recipe = tiny_recipe(tmp_path / "run", "train.epochs=1")
     Trainer(recipe).fit()
     with pytest.raises(PicodetError, match="already holds a run"):
         Trainer(recipe)
 
 
-def test_batch_larger_than_data_is_refused(tiny_data, tmp_path: Path):
+def test_batch_larger_than_data_is_refused(tiny_recipe, tmp_path: Path):
     with pytest.raises(PicodetError, match="batch_size"):
-        Trainer(tiny_recipe(tiny_data, tmp_path / "run", "train.batch_size=64"))
+        Trainer(tiny_recipe(tmp_path / "run", "train.batch_size=64"))
