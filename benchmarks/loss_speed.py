@@ -11,11 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import statistics
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -23,15 +18,11 @@ import numpy as np
 GOLDEN = Path(__file__).resolve().parents[2] / "shared/reference/golden/picodet_s_320/train_step_train.npz"
 
 
-def timed(fn: Callable[[], object], warmup: int, runs: int) -> dict[str, float]:
-    for _ in range(warmup):
-        fn()
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - start) * 1000)
-    return {"p50_ms": statistics.median(samples), "mean_ms": statistics.fmean(samples), "min_ms": min(samples)}
+def timed(fn, warmup: int, runs: int) -> dict[str, float]:
+    """Latency summary (ms) of `fn()` with the bench module's timer."""
+    from picodet_cli.bench.timing import Latency, time_calls
+
+    return Latency.from_seconds(time_calls(lambda _: fn(), warmup, runs)).to_dict()
 
 
 def random_gts(count: int, size: int = 320, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -43,6 +34,8 @@ def random_gts(count: int, size: int = 320, seed: int = 0) -> tuple[np.ndarray, 
 
 
 def main() -> None:
+    from picodet_cli.bench.host import environment
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--golden", default=str(GOLDEN), help="a train_step*.npz")
     parser.add_argument("--warmup", type=int, default=3)
@@ -83,7 +76,7 @@ def main() -> None:
         ),
     }
     for name, stats in results.items():
-        print(f"{name}: p50 {stats['p50_ms']:.2f} ms (min {stats['min_ms']:.2f})")
+        print(f"{name}: p50 {stats['p50']:.2f} ms (min {stats['min']:.2f})")
     report = {
         "benchmark": "loss_speed",
         "golden": Path(args.golden).name,
@@ -92,9 +85,8 @@ def main() -> None:
             "gt_boxes": sum(len(b) for b in boxes),
             "anchors": data["assign_labels_0"].size,
         },
-        "host": {"cpu": platform.processor() or platform.machine(), "python": platform.python_version()},
+        "host": environment(),
         "paddle": paddle.__version__,
-        "cpu_count": os.cpu_count(),
         "results": results,
     }
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")

@@ -10,27 +10,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import statistics
-import time
 from pathlib import Path
 
 import numpy as np
 
 
 def timed(fn, warmup: int, runs: int) -> dict[str, float]:
-    for _ in range(warmup):
-        fn()
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - start) * 1000)
-    return {"p50_ms": statistics.median(samples), "mean_ms": statistics.fmean(samples), "min_ms": min(samples)}
+    """Latency summary (ms) of `fn()` with the bench module's timer."""
+    from picodet_cli.bench.timing import Latency, time_calls
+
+    return Latency.from_seconds(time_calls(lambda _: fn(), warmup, runs)).to_dict()
 
 
 def main() -> None:
+    from picodet_cli.bench.host import environment
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="s-320,s-416,l-640")
     parser.add_argument("--warmup", type=int, default=3)
@@ -58,12 +52,11 @@ def main() -> None:
         detector = Detector(model, score_threshold=0.0)
         predict = timed(lambda d=detector: d.predict(args.image), args.warmup, args.runs)
         results.append({"model": name, "input_size": size, "forward": forward, "predict_end_to_end": predict})
-        print(f"{name}: forward p50 {forward['p50_ms']:.1f} ms, predict p50 {predict['p50_ms']:.1f} ms")
+        print(f"{name}: forward p50 {forward['p50']:.1f} ms, predict p50 {predict['p50']:.1f} ms")
     report = {
         "benchmark": "model_speed",
-        "host": {"cpu": platform.processor() or platform.machine(), "python": platform.python_version()},
+        "host": environment(),
         "paddle": paddle.__version__,
-        "cpu_count": os.cpu_count(),
         "results": results,
     }
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
