@@ -104,7 +104,7 @@ def stage_eval(ctx: RunContext) -> dict[str, Any]:
 
 
 def stage_quantize(ctx: RunContext) -> dict[str, Any]:
-    from .slim import run_quantize_stage
+    from .slim.run import run_quantize_stage
 
     return run_quantize_stage(ctx.recipe, ctx.weights)
 

@@ -10,7 +10,7 @@ import typer
 from typer.core import TyperGroup
 
 from ..errors import PicodetError
-from . import bench, demo, doctor, export, hub, predict, recipe, run, toolchain, train, zoo
+from . import bench, demo, doctor, export, hub, predict, quantize, recipe, run, toolchain, train, zoo
 from .console import print_error
 
 
@@ -44,7 +44,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-for module in (zoo, hub, predict, train, recipe, export, bench, run, toolchain, demo, doctor):
+for module in (zoo, hub, predict, train, quantize, recipe, export, bench, run, toolchain, demo, doctor):
     module.register(app)
 
 

@@ -16,10 +16,11 @@ ARTIFACTS: tuple[tuple[str, str, str], ...] = (
     ("ncnn", "ncnn", "*.ncnn.param"),
     ("mnn", "mnn", "*.mnn"),
     ("paddle", "paddle", "model.json"),
+    ("paddle", "paddle", "model.pdmodel"),  # legacy programs, e.g. the INT8 model of `picodet quantize`
     ("lite", "lite", "*x86*.nb"),
     ("lite", "lite", "*.nb"),
 )
-HINT = "give an exported file or folder (.onnx, .xml, .ncnn.param, .mnn, model.json, .nb)"
+HINT = "give an exported file or folder (.onnx, .xml, .ncnn.param, .mnn, model.json, model.pdmodel, .nb)"
 
 
 def runtime_class(name: str) -> type[Runtime]:
@@ -65,7 +66,8 @@ def _search(folder: Path) -> Artifact | None:
 
 
 def locate_artifact(path: str | Path) -> Artifact:
-    """The artifact at `path`: a model file, a folder holding one, or an export folder (first format found)."""
+    """The artifact at `path`: a model file, a folder holding one, or an export or quantization folder (first format
+    found; `<format>_int8` folders count as `<format>`)."""
     path = Path(path)
     if path.is_file():
         found = _match(path)
@@ -75,7 +77,7 @@ def locate_artifact(path: str | Path) -> Artifact:
         for fmt, _, _ in ARTIFACTS:
             if found is not None:
                 break
-            found = next((_search(p) for p in subfolders if p.name == fmt), None)
+            found = next((_search(p) for p in subfolders if p.name in (fmt, f"{fmt}_int8")), None)
     else:
         raise PicodetError(f"{path}: no such file or folder", HINT)
     if found is None:

@@ -86,7 +86,9 @@ TOOLCHAINS: dict[str, ToolchainSpec] = {
                 "assert numpy.__version__ == '1.26.4' and paddle.__version__ == '2.6.2', paddle.__version__\n"
                 "lite.Opt(); lite.MobileConfig()\n"
             ),
-            purpose="Paddle-Lite export (paddle 2.6.2 legacy programs + paddle_lite_opt)",
+            # INT8 (`picodet quantize`) needs nothing more: paddle 2.6.2's own PostTrainingQuantization and
+            # ImperativeQuantAware write the INT8 programs, so paddleslim (numpy-2 and opencv pins) stays out.
+            purpose="Paddle-Lite export and Paddle INT8 programs (paddle 2.6.2 legacy programs + paddle_lite_opt)",
         ),
     )
 }

@@ -24,6 +24,7 @@ def test_help_lists_every_command():
         "predict",
         "train",
         "eval",
+        "quantize",
         "recipe",
         "export",
         "run",

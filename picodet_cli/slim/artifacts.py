@@ -1,0 +1,140 @@
+"""Write the FP32 reference exports and every INT8 artifact of one quantization run into its output folder.
+
+Layout of `out_dir`:
+  fp32/paddle/model.json       FP32 Paddle inference model (the latency baseline of Paddle Inference)
+  fp32/onnx/model.onnx         FP32 ONNX (what onnxruntime quantizes)
+  fp32/legacy/model.pdmodel    FP32 legacy program (what paddle 2.6.2 quantizes for PTQ)
+  paddle_int8/model.pdmodel    Paddle INT8 program (Paddle's fake-quant format; Paddle Inference), + picodet.json
+  onnx_int8/model.onnx         INT8 QDQ ONNX (onnxruntime, OpenVINO), metadata embedded
+  openvino_int8/model.xml      the same QDQ graph as OpenVINO IR, + picodet.json
+  lite_int8/model_<target>.nb  Paddle-Lite INT8 (arm to deploy, x86 to verify here), + picodet.json
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..export.metadata import build_metadata, write_sidecar
+
+Progress = Callable[[str], None]
+
+
+def artifact_meta(model: Any, name: str, class_names: list[str], fmt: str) -> dict[str, Any]:
+    """Metadata of an artifact of `model` (deploy layout, FP32 I/O)."""
+    return build_metadata(model, name, class_names, "none", fmt, False)
+
+
+def model_job(model: Any) -> dict[str, Any]:
+    """The fields a legacy worker job needs to rebuild `model`."""
+    return {"arch": asdict(model.arch), "num_classes": model.num_classes, "input_size": model.input_size}
+
+
+def export_fp32(model: Any, name: str, class_names: list[str], out_dir: Path) -> dict[str, Path]:
+    """FP32 Paddle inference model, ONNX and legacy program of `model` under `out_dir/fp32`."""
+    import paddle
+
+    from ..export.onnx import export_onnx
+    from ..export.paddle_inference import export_paddle
+    from ..toolchain.legacy import run_job, work_dir
+
+    fp32 = out_dir / "fp32"
+    model.eval()
+    paddle_files = export_paddle(model, fp32 / "paddle", model.input_size, "none")
+    write_sidecar(fp32 / "paddle", artifact_meta(model, name, class_names, "paddle"))
+    onnx_path = fp32 / "onnx" / "model.onnx"
+    onnx_path.parent.mkdir(parents=True, exist_ok=True)
+    export_onnx(fp32 / "paddle", onnx_path, 13, artifact_meta(model, name, class_names, "onnx"))
+    legacy = fp32 / "legacy"
+    with work_dir(out_dir) as work:
+        weights = work / "model.pdparams"
+        paddle.save(model.state_dict(), str(weights))
+        job = {"action": "save", "state_dict": str(weights), "postprocess": "none", "out": str(work / "legacy")}
+        saved = run_job({**job, **model_job(model)}, work, "saving the legacy Paddle program (paddle 2.6.2)")
+        legacy.mkdir(parents=True, exist_ok=True)
+        for key in ("model", "params"):
+            os.replace(saved[key], legacy / Path(saved[key]).name)
+    return {"paddle": paddle_files[0], "onnx": onnx_path, "legacy": legacy / "model.pdmodel"}
+
+
+def paddle_int8_ptq(
+    legacy_model: Path, calib: np.ndarray, out_dir: Path, algo: str, hist_percent: float, batch_size: int
+) -> dict[str, Any]:
+    """PTQ of the legacy FP32 program in the legacy toolchain -> `out_dir/paddle_int8`."""
+    from ..toolchain.legacy import run_job, work_dir
+
+    with work_dir(out_dir) as work:
+        np.save(work / "calib.npy", calib)
+        job = {
+            "action": "ptq", "model": str(legacy_model.resolve()),
+            "params": str(legacy_model.with_suffix(".pdiparams").resolve()),
+            "calib": str(work / "calib.npy"), "batch_size": batch_size, "algo": algo, "hist_percent": hist_percent,
+            "out": str(work / "int8"),
+        }  # fmt: skip
+        return _keep_program(run_job(job, work, f"post-training quantization ({algo}, paddle 2.6.2)"), out_dir)
+
+
+def paddle_int8_qat(model: Any, qat_state: Path, out_dir: Path) -> dict[str, Any]:
+    """Save the fake-quant state dict `qat_state` as a Paddle INT8 program (legacy toolchain) -> `paddle_int8`."""
+    from ..toolchain.legacy import run_job, work_dir
+
+    with work_dir(out_dir) as work:
+        job = {"action": "qat_save", "state_dict": str(qat_state.resolve()), "out": str(work / "int8")}
+        return _keep_program(run_job({**job, **model_job(model)}, work, "saving the QAT INT8 program"), out_dir)
+
+
+def _keep_program(saved: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+    target = out_dir / "paddle_int8"
+    target.mkdir(parents=True, exist_ok=True)
+    for key in ("model", "params"):
+        os.replace(saved[key], target / Path(saved[key]).name)
+    return {"model": target / "model.pdmodel", "quantized_layers": int(saved["quantized_layers"])}
+
+
+def int8_artifacts(
+    model: Any,
+    name: str,
+    class_names: list[str],
+    fp32: dict[str, Path],
+    paddle_int8: Path,
+    calib: np.ndarray,
+    out_dir: Path,
+    onnx_method: tuple[str, float],
+    lite_targets: list[str],
+    progress: Progress,
+) -> tuple[dict[str, Path], str]:
+    """From the Paddle INT8 program and the FP32 ONNX: the INT8 artifact of every format (main file by key), and
+    the onnxruntime calibration method actually used."""
+    from ..export.lite import optimize_program
+    from ..export.openvino import export_openvino
+    from .onnx_int8 import quantize_onnx
+
+    def meta(fmt: str) -> dict[str, Any]:
+        return artifact_meta(model, name, class_names, fmt)
+
+    write_sidecar(paddle_int8.parent, meta("paddle"))
+    files = {"paddle_int8": paddle_int8}
+    progress("ONNX INT8 (onnxruntime quantize_static)")
+    onnx_int8 = out_dir / "onnx_int8" / "model.onnx"
+    files["onnx_int8"] = onnx_int8
+    ort_used = quantize_onnx(fp32["onnx"], onnx_int8, calib, meta("onnx"), *onnx_method)
+    progress("OpenVINO IR of the INT8 ONNX")
+    files["openvino_int8"] = export_openvino(files["onnx_int8"], out_dir / "openvino_int8" / "model.xml", False)[0]
+    write_sidecar(files["openvino_int8"].parent, meta("openvino"))
+    if lite_targets:
+        progress("Paddle-Lite INT8 (paddle_lite_opt)")
+        lite_dir = out_dir / "lite_int8"
+        lite_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=".lite-", dir=out_dir) as tmp:
+            nbs = optimize_program(
+                paddle_int8, paddle_int8.with_suffix(".pdiparams"), lite_dir, lite_targets, False, workdir=Path(tmp)
+            )
+        write_sidecar(lite_dir, meta("lite"))
+        files |= {f"lite_int8_{nb.stem.removeprefix('model_')}": nb for nb in nbs}
+    return files, ort_used

@@ -1,0 +1,68 @@
+"""Shared slim fixtures: the legacy toolchain, a tiny shapes dataset and one PTQ run per session."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from picodet_cli.errors import PicodetError
+from picodet_cli.toolchain import envs
+
+SIZE = 128
+
+
+@pytest.fixture(scope="session")
+def legacy_toolchain() -> Path:
+    """The tests' toolchains folder (shared with tests/toolchain and tests/export), provisioned once."""
+    given = os.environ.get(envs.ROOT_ENV)
+    root = Path(given) if given else Path(tempfile.gettempdir()) / f"picodet-test-toolchains-{os.getuid()}"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(envs.ROOT_ENV, str(root))
+        mp.delenv("PICODET_OFFLINE", raising=False)
+        try:
+            envs.find_python("3.10")
+        except PicodetError as exc:
+            pytest.skip(str(exc))
+        envs.install("legacy")
+    return root
+
+
+@pytest.fixture
+def legacy(legacy_toolchain: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv(envs.ROOT_ENV, str(legacy_toolchain))
+    return legacy_toolchain
+
+
+@pytest.fixture(scope="session")
+def shapes(tmp_path_factory: pytest.TempPathFactory):
+    from picodet_cli.data.synthetic import generate_shapes_dataset
+
+    return generate_shapes_dataset(tmp_path_factory.mktemp("shapes") / "data", 8, 4, 256)
+
+
+@pytest.fixture(scope="session")
+def val_index(shapes):
+    from picodet_cli.data.index import read_dataset
+
+    return read_dataset("coco", shapes.val_images, shapes.val_annotations)
+
+
+@pytest.fixture(scope="session")
+def ptq_report(legacy_toolchain: Path, val_index, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """PTQ of a random-init PicoDet-S (128 px, 4 classes) calibrated on the 4 generated validation images."""
+    import paddle
+
+    from picodet_cli.models.registry import build_model
+    from picodet_cli.slim.pipeline import QuantSettings, calibration_images, quantize
+
+    paddle.seed(0)
+    model = build_model("picodet-s", num_classes=len(val_index.class_names), input_size=SIZE)
+    settings = QuantSettings(calib_images=4, algo="abs_max", batch_size=2, latency_runs=3)
+    calib = calibration_images(val_index, SIZE, settings.calib_images, settings.batch_size)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(envs.ROOT_ENV, str(legacy_toolchain))
+        out = tmp_path_factory.mktemp("ptq") / "quant"
+        return quantize(model, "picodet-s", val_index.class_names, out, settings, calib, val_index)
