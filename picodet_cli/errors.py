@@ -43,3 +43,10 @@ class MissingDependency(PicodetError):
             f"{package} is needed for {purpose} but is not installed",
             f"pip install {pip_name or package}",
         )
+
+
+class ToolchainUnavailable(MissingDependency):
+    """A converter toolchain is not installed and cannot be installed now (offline, no suitable Python)."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        PicodetError.__init__(self, message, hint)

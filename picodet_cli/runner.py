@@ -124,9 +124,24 @@ def stage_export(ctx: RunContext) -> dict[str, Any]:
 
 
 def stage_bench(ctx: RunContext) -> dict[str, Any]:
+    """Bench every format; the full report goes to `<output dir>/bench.json`, the summary keeps one line a format."""
     from .bench import run_bench_stage
 
-    return run_bench_stage(ctx.recipe, ctx.weights, ctx.export_dir)
+    report = run_bench_stage(ctx.recipe, ctx.weights, ctx.export_dir)
+    path = Path(ctx.recipe.output.dir) / "bench.json"
+    write_json_atomic(path, report)
+    return {"report": str(path), "formats": {row["format"]: bench_line(row) for row in report["rows"]}}
+
+
+def bench_line(row: dict[str, Any]) -> str:
+    """`ok 12.3 ms mAP50 0.881` (or the status and error) for one bench row."""
+    if row["status"] != "ok":
+        return f"{row['status']}: {row.get('error') or ''}".strip()
+    latency = row.get("latency") or {}
+    parts = [row["status"], f"{latency['p50']:.1f} ms" if latency.get("p50") is not None else ""]
+    if row.get("map50") is not None:
+        parts.append(f"mAP50 {row['map50']:.3f}")
+    return " ".join(p for p in parts if p)
 
 
 STAGE_FUNCTIONS: dict[str, Callable[[RunContext], dict[str, Any]]] = {

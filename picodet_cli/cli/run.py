@@ -58,6 +58,8 @@ def print_summary(outcomes: list) -> None:
 
 
 def _short(value: object) -> str:
+    if isinstance(value, dict):
+        return "; ".join(f"{k} {_short(v)}" for k, v in value.items())
     return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 

@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import PicodetError
+from ..errors import PicodetError, ToolchainUnavailable
 from ..io import file_lock, write_json_atomic
 from ..settings import get_settings
 
@@ -175,7 +175,7 @@ def find_python(version: str) -> Path:
     for exe in dict.fromkeys(c for c in candidates if c):
         if _python_version(exe) == version:
             return Path(exe)
-    raise PicodetError(f"no Python {version} found (needed for the Paddle-Lite toolchain)", hint)
+    raise ToolchainUnavailable(f"no Python {version} found (needed for the Paddle-Lite toolchain)", hint)
 
 
 def _pip(python: Path, step: PipStep, log: Path) -> None:
@@ -242,7 +242,7 @@ def install(name: str, force: bool = False, report: Reporter | None = None) -> P
         if status(spec) == "installed" and not force:
             return target
         if get_settings().offline:
-            raise PicodetError(
+            raise ToolchainUnavailable(
                 f"the '{name}' toolchain is {status(spec)} and PICODET_OFFLINE=1 forbids downloading it",
                 f"run `picodet toolchain install {name}` once while online",
             )
