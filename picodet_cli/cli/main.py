@@ -10,6 +10,7 @@ import typer
 from typer.core import TyperGroup
 
 from ..errors import PicodetError
+from ..settings import use_mkl_avx2_on_amd
 from . import bench, demo, doctor, export, hub, predict, quantize, recipe, run, toolchain, train, zoo
 from .console import print_error
 
@@ -50,4 +51,5 @@ for module in (zoo, hub, predict, train, quantize, recipe, export, bench, run, t
 
 def run() -> None:
     """Console-script entry point."""
+    use_mkl_avx2_on_amd()
     sys.exit(app())

@@ -14,6 +14,7 @@ import numpy as np
 import paddle
 
 from ..errors import PicodetError
+from ..settings import use_mkl_avx2_on_amd
 from .checkpoint import TrainState, load_checkpoint, save_checkpoint, save_weights
 from .ema import ModelEMA
 from .evaluate import evaluate_detector, paddle_detect_fn
@@ -53,6 +54,7 @@ class Trainer:
         from ..data.index import read_dataset
         from ..models.pretrained import create_model
 
+        use_mkl_avx2_on_amd()  # before the first convolution of this process
         self.recipe = recipe
         self.cfg = recipe.train
         self.rank, self.world_size = rank, world_size

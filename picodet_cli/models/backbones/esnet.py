@@ -10,7 +10,7 @@ import paddle.nn.functional as F
 from paddle import nn
 
 from ...errors import PicodetError
-from ..layers import BlockSequence, ConvBN, SEModule, channel_shuffle, get_act, make_divisible
+from ..layers import BlockSequence, ConvBN, SEModule, get_act, make_divisible, shuffle_concat
 from . import register_backbone
 
 _ConvBN = partial(ConvBN, names=("_conv", "_batch_norm"))
@@ -33,7 +33,7 @@ class ESBlock(nn.Layer):
         x2 = self._conv_pw(x2)
         x3 = paddle.concat([x2, self._conv_dw(x2)], axis=1)
         x3 = self._conv_linear(self._se(x3))
-        return channel_shuffle(paddle.concat([x1, x3], axis=1), 2)
+        return shuffle_concat([x1, x3])
 
 
 class DSBlock(nn.Layer):

@@ -9,7 +9,7 @@ import paddle.nn.functional as F
 from paddle import nn
 
 from ...errors import PicodetError
-from ..layers import Activation, BlockSequence, ConvBN, channel_shuffle, get_act
+from ..layers import Activation, BlockSequence, ConvBN, get_act, shuffle_concat
 from . import register_backbone
 
 _ConvBN = partial(ConvBN, names=("_conv", "_batch_norm"))
@@ -37,7 +37,7 @@ class ShuffleBlock(nn.Layer):
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         x1, x2 = paddle.split(x, 2, axis=1)
         x2 = self._conv_linear(self._conv_dw(self._conv_pw(x2)))
-        return channel_shuffle(paddle.concat([x1, x2], axis=1), 2)
+        return shuffle_concat([x1, x2])
 
 
 class ShuffleDSBlock(nn.Layer):
@@ -55,7 +55,7 @@ class ShuffleDSBlock(nn.Layer):
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         x1 = self._conv_linear_1(self._conv_dw_1(x))
         x2 = self._conv_linear_2(self._conv_dw_2(self._conv_pw_2(x)))
-        return channel_shuffle(paddle.concat([x1, x2], axis=1), 2)
+        return shuffle_concat([x1, x2])
 
 
 @register_backbone("shufflenetv2")
