@@ -65,3 +65,38 @@ def tiny_sets(shapes_data):
         ]
 
     return sets
+
+
+@pytest.fixture(scope="session")
+def legacy_toolchain() -> Path:
+    """The real `legacy` toolchain, provisioned once (needs Python 3.10, and PyPI the first time).
+
+    It lives in $PICODET_TOOLCHAINS when the caller set one, else in one per-user temp folder that later
+    runs reuse (not pytest's tmp_path, which pytest prunes, also while a long session still runs).
+    """
+    import os
+    import tempfile
+
+    from picodet_cli.errors import PicodetError
+    from picodet_cli.toolchain import envs
+
+    given = os.environ.get(envs.ROOT_ENV)
+    root = Path(given) if given else Path(tempfile.gettempdir()) / f"picodet-test-toolchains-{os.getuid()}"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(envs.ROOT_ENV, str(root))
+        mp.delenv("PICODET_OFFLINE", raising=False)
+        try:
+            envs.find_python("3.10")
+        except PicodetError as exc:
+            pytest.skip(str(exc))
+        envs.install("legacy")
+    return root
+
+
+@pytest.fixture
+def legacy(legacy_toolchain: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """PICODET_TOOLCHAINS pointing at the provisioned toolchains folder."""
+    from picodet_cli.toolchain import envs
+
+    monkeypatch.setenv(envs.ROOT_ENV, str(legacy_toolchain))
+    return legacy_toolchain

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import pickle
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -19,28 +17,6 @@ from picodet_cli.zoo import load_zoo
 SIZE = 192
 SCORE_ATOL = 1e-4
 LOGIT_RTOL = 1e-4
-
-
-@pytest.fixture(scope="module")
-def legacy_root() -> Path:
-    """The tests' toolchains folder (the one tests/toolchain/conftest.py uses), provisioned once."""
-    given = os.environ.get(envs.ROOT_ENV)
-    root = Path(given) if given else Path(tempfile.gettempdir()) / f"picodet-test-toolchains-{os.getuid()}"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv(envs.ROOT_ENV, str(root))
-        mp.delenv("PICODET_OFFLINE", raising=False)
-        try:
-            envs.find_python("3.10")
-        except PicodetError as exc:
-            pytest.skip(str(exc))
-        envs.install("legacy")
-    return root
-
-
-@pytest.fixture
-def legacy(legacy_root: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv(envs.ROOT_ENV, str(legacy_root))
-    return legacy_root
 
 
 def random_checkpoint(num_classes: int, path: Path, seed: int) -> tuple[object, dict[str, np.ndarray]]:

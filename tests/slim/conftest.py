@@ -2,38 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import pytest
 
-from picodet_cli.errors import PicodetError
 from picodet_cli.toolchain import envs
 
 SIZE = 128
-
-
-@pytest.fixture(scope="session")
-def legacy_toolchain() -> Path:
-    """The tests' toolchains folder (shared with tests/toolchain and tests/export), provisioned once."""
-    given = os.environ.get(envs.ROOT_ENV)
-    root = Path(given) if given else Path(tempfile.gettempdir()) / f"picodet-test-toolchains-{os.getuid()}"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv(envs.ROOT_ENV, str(root))
-        mp.delenv("PICODET_OFFLINE", raising=False)
-        try:
-            envs.find_python("3.10")
-        except PicodetError as exc:
-            pytest.skip(str(exc))
-        envs.install("legacy")
-    return root
-
-
-@pytest.fixture
-def legacy(legacy_toolchain: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv(envs.ROOT_ENV, str(legacy_toolchain))
-    return legacy_toolchain
 
 
 @pytest.fixture(scope="session")
