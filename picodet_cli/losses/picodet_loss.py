@@ -17,20 +17,11 @@ from picodet_cli.losses.gfl import (
 )
 from picodet_cli.losses.simota import AssignResult, simota_assign
 from picodet_cli.losses.vfl import varifocal_loss
+from picodet_cli.models.postprocess import anchor_centers
 
 ArrayLike = np.ndarray | paddle.Tensor
 Reduce = Callable[[paddle.Tensor], paddle.Tensor]
 DEFAULT_STRIDES = (8, 16, 32, 64)
-
-
-def anchor_centers(feat_sizes: Sequence[tuple[int, int]], strides: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-    """Anchor centres [A,2] (x, y) = ((j + 0.5)·s, (i + 0.5)·s), levels concatenated row-major, and strides [A]."""
-    centers, anchor_strides = [], []
-    for (h, w), s in zip(feat_sizes, strides, strict=True):
-        ys, xs = np.meshgrid(np.arange(h, dtype=np.float32), np.arange(w, dtype=np.float32), indexing="ij")
-        centers.append(np.stack([xs.ravel() + 0.5, ys.ravel() + 0.5], axis=-1) * np.float32(s))
-        anchor_strides.append(np.full(h * w, s, dtype=np.float32))
-    return np.concatenate(centers), np.concatenate(anchor_strides)
 
 
 def _flatten(maps: Sequence[paddle.Tensor]) -> paddle.Tensor:
