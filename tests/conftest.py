@@ -68,29 +68,38 @@ def tiny_sets(shapes_data):
 
 
 @pytest.fixture(scope="session")
-def legacy_toolchain() -> Path:
-    """The real `legacy` toolchain, provisioned once (needs Python 3.10, and PyPI the first time).
+def toolchains() -> Path:
+    """PICODET_TOOLCHAINS for the session: the caller's, else one per-user temp folder that later runs reuse.
 
-    It lives in $PICODET_TOOLCHAINS when the caller set one, else in one per-user temp folder that later
-    runs reuse (not pytest's tmp_path, which pytest prunes, also while a long session still runs).
+    (Not pytest's tmp_path, which pytest prunes, also while a long session still runs.) pnnx and the `legacy`
+    toolchain are installed there once.
     """
     import os
     import tempfile
 
+    preset = os.environ.get("PICODET_TOOLCHAINS")
+    root = Path(preset) if preset else Path(tempfile.gettempdir()) / f"picodet-test-toolchains-{os.getuid()}"
+    os.environ["PICODET_TOOLCHAINS"] = str(root)
+    yield root
+    if not preset:
+        os.environ.pop("PICODET_TOOLCHAINS", None)
+
+
+@pytest.fixture(scope="session")
+def legacy_toolchain(toolchains: Path) -> Path:
+    """The real `legacy` toolchain in `toolchains`, provisioned once (needs Python 3.10, and PyPI the first time)."""
     from picodet_cli.errors import PicodetError
     from picodet_cli.toolchain import envs
 
-    given = os.environ.get(envs.ROOT_ENV)
-    root = Path(given) if given else Path(tempfile.gettempdir()) / f"picodet-test-toolchains-{os.getuid()}"
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv(envs.ROOT_ENV, str(root))
+        mp.setenv(envs.ROOT_ENV, str(toolchains))
         mp.delenv("PICODET_OFFLINE", raising=False)
         try:
             envs.find_python("3.10")
         except PicodetError as exc:
             pytest.skip(str(exc))
         envs.install("legacy")
-    return root
+    return toolchains
 
 
 @pytest.fixture

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,14 +10,9 @@ FORMATS = "paddle,onnx,openvino,ncnn,mnn"
 
 
 @pytest.fixture(scope="session", autouse=True)
-def toolchains() -> Path:
-    """$PICODET_TOOLCHAINS, else the per-user folder the other tests use (pnnx is installed once there)."""
-    preset = os.environ.get("PICODET_TOOLCHAINS")
-    root = Path(preset) if preset else Path(tempfile.gettempdir()) / f"picodet-test-toolchains-{os.getuid()}"
-    os.environ["PICODET_TOOLCHAINS"] = str(root)
-    yield root
-    if not preset:
-        os.environ.pop("PICODET_TOOLCHAINS", None)
+def session_toolchains(toolchains: Path) -> Path:
+    """Every test here uses the session's toolchains folder (pnnx and the Lite venv installed once)."""
+    return toolchains
 
 
 @pytest.fixture(scope="session")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -15,15 +13,9 @@ GOLDEN_WEIGHTS = ("reference", "golden", "picodet_s_320", "weights_perturbed.pdp
 
 
 @pytest.fixture(scope="session", autouse=True)
-def toolchains() -> Path:
-    """$PICODET_TOOLCHAINS, else the per-user temp folder tests/toolchain uses: pnnx and the Lite venv
-    are installed once and reused by later runs."""
-    preset = os.environ.get("PICODET_TOOLCHAINS")
-    root = Path(preset) if preset else Path(tempfile.gettempdir()) / f"picodet-test-toolchains-{os.getuid()}"
-    os.environ["PICODET_TOOLCHAINS"] = str(root)
-    yield root
-    if not preset:
-        os.environ.pop("PICODET_TOOLCHAINS", None)
+def session_toolchains(toolchains: Path) -> Path:
+    """Every test here uses the session's toolchains folder (pnnx and the Lite venv installed once)."""
+    return toolchains
 
 
 def export(model, out: Path, names: list[str], **options) -> dict[str, FormatResult]:
