@@ -10,9 +10,10 @@ update, EMA), then as many steps run the same calls one by one for the per-part 
 main process's CPU time instead of wall time: with a single compute thread it approximates the uncontended speed
 on a busy machine. Variants, run in turn `--rounds` times:
 
-- current: the code as it is;
+- current: the code as it is (with picodet's C++ depthwise-conv kernel);
+- paddle_kernels: current with Paddle's own depthwise-conv kernels (PICODET_FAST_KERNELS=0);
 - legacy: the code before the speed work (MKL's default SSE dispatch on AMD, transpose-based channel shuffle,
-  5x5 convs padded inside the conv);
+  5x5 convs padded inside the conv, Paddle's kernels);
 - threads2: current with 2 Paddle math threads.
 
 The reference is the original trainer on the issue's 2-core CPU: 8.3-9.0 img/s.
@@ -36,7 +37,7 @@ from typing import Any
 REFERENCE_IMG_PER_S = (8.3, 9.0)
 INPUT_SIZE = 320
 BATCH = 8
-VARIANTS = ("current", "legacy", "threads2")
+VARIANTS = ("current", "paddle_kernels", "legacy", "threads2")
 PARTS = ("data", "forward", "loss", "backward", "optimizer", "ema")
 
 
@@ -99,6 +100,8 @@ def timed_parts(trainer: Any, batch: dict[str, Any]) -> dict[str, float]:
 
 def measure(variant: str, data_root: Path, warmup: int, steps: int) -> dict[str, Any]:
     """Run one variant in this process; its timings."""
+    if variant in ("legacy", "paddle_kernels"):
+        os.environ["PICODET_FAST_KERNELS"] = "0"
     if variant == "legacy":
         os.environ["MKL_DEBUG_CPU_TYPE"] = ""  # set but empty: MKL's default dispatch, and the trainer keeps out
     import paddle
@@ -107,13 +110,13 @@ def measure(variant: str, data_root: Path, warmup: int, steps: int) -> dict[str,
     from picodet_cli.demo import demo_overrides
     from picodet_cli.engine.trainer import Trainer
     from picodet_cli.models.backbones.esnet import ESBlock
-    from picodet_cli.models.layers import PrePadConv2D
+    from picodet_cli.models.layers import TrainConv2D
     from picodet_cli.recipe import load_recipe
 
     paddle.set_device("cpu")
     if variant == "legacy":
         ESBlock.forward = legacy_shuffle_forward
-        PrePadConv2D.forward = paddle.nn.Conv2D.forward
+        TrainConv2D.forward = paddle.nn.Conv2D.forward
     if variant == "threads2":
         paddle.base.core.set_num_threads(2)
     dataset = generate_shapes_dataset(data_root, 360, 60, INPUT_SIZE)

@@ -67,6 +67,25 @@ def tiny_sets(shapes_data):
     return sets
 
 
+@pytest.fixture(scope="session", autouse=True)
+def kernels_dir() -> Path:
+    """PICODET_KERNELS_DIR for the session (the caller's, else a per-user temp folder): one kernel build per run.
+
+    Every test has its own PICODET_HOME, so without this each training test would compile the C++ kernels again.
+    """
+    import os
+    import tempfile
+
+    from picodet_cli.kernels import DIR_ENV
+
+    preset = os.environ.get(DIR_ENV)
+    root = Path(preset) if preset else Path(tempfile.gettempdir()) / f"picodet-test-kernels-{os.getuid()}"
+    os.environ[DIR_ENV] = str(root)
+    yield root
+    if not preset:
+        os.environ.pop(DIR_ENV, None)
+
+
 @pytest.fixture(scope="session")
 def toolchains() -> Path:
     """PICODET_TOOLCHAINS for the session: the caller's, else one per-user temp folder that later runs reuse.

@@ -81,6 +81,7 @@ class Trainer:
                 "lower train.batch_size",
             )
         self.iters_per_epoch = batches
+        self.fast_kernels = self.enable_fast_kernels()
         num_classes = recipe.model.num_classes or len(self.train_index.class_names)
         self.seed_everything(self.cfg.seed)
         init = recipe.weights.init
@@ -106,6 +107,19 @@ class Trainer:
         self.state = TrainState()
         if resume:
             self.restore()
+
+    def enable_fast_kernels(self) -> bool:
+        """picodet's C++ depthwise-conv kernel when training on a CPU (compiled on first use); else Paddle's."""
+        from .. import kernels
+
+        if not paddle.get_device().startswith("cpu"):
+            return False
+        if kernels.needs_build():
+            self.reporter.note("compiling picodet's CPU training kernels (once per machine, about 30 s)")
+        reason = kernels.enable()
+        if reason:
+            self.reporter.note(f"fast CPU kernels off: {reason}; training uses Paddle's kernels (slower)")
+        return reason is None
 
     # -- state -------------------------------------------------------------------------------------------------
     @staticmethod

@@ -14,6 +14,7 @@ import paddle.nn.functional as F
 from paddle import nn
 from paddle.nn.initializer import Initializer, KaimingNormal
 
+from .. import kernels
 from ..errors import PicodetError
 
 Activation = Callable[[paddle.Tensor], paddle.Tensor]
@@ -80,20 +81,26 @@ def channel_shuffle(x: paddle.Tensor, groups: int) -> paddle.Tensor:
     return shuffle_concat(paddle.split(x, groups, axis=1))
 
 
-class PrePadConv2D(nn.Conv2D):
-    """A stride-1 conv with 'same' padding >= 2 that, in training, pads first and convolves unpadded (same bits).
+class TrainConv2D(nn.Conv2D):
+    """A conv whose training forward takes faster CPU paths with the same results; eval and export: the plain conv.
 
-    Paddle's CPU convolution copies patches (im2col) on a fast path only for padding 0 or 1, and on a slow
-    per-element path otherwise; the cheap `pad` op plus an unpadded conv gives identical outputs and gradients,
-    about 1.5x faster forward + backward for the 5x5 depthwise convs of the neck and head. Eval and export
-    keep the plain conv (one op).
+    - depthwise (one group per channel, no bias) while `kernels.active()`: picodet's C++ kernel, whose backward
+      is several times faster than Paddle's on a CPU;
+    - otherwise 'same' padding >= 2 at stride 1: pad first, then an unpadded conv. Paddle's CPU convolution
+      copies patches (im2col) on a fast path only for padding 0 or 1; `pad` + unpadded conv gives identical
+      outputs and gradients, about 1.5x faster forward + backward for the 5x5 depthwise convs.
     """
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         if not self.training:
             return nn.Conv2D.forward(self, x)  # not super(): dy2static (export) cannot convert it
+        depthwise = self.bias is None and self._groups == self._in_channels == self._out_channels
+        if depthwise and kernels.active():
+            return kernels.depthwise_conv2d(x, self.weight, self._stride[0], self._padding)
         p = self._padding
-        return F.conv2d(F.pad(x, [0, 0, 0, 0, p, p, p, p]), self.weight, self.bias, groups=self._groups)
+        if p >= 2 and self._stride[0] == 1:
+            return F.conv2d(F.pad(x, [0, 0, 0, 0, p, p, p, p]), self.weight, self.bias, groups=self._groups)
+        return nn.Conv2D.forward(self, x)
 
 
 def conv2d(
@@ -106,13 +113,12 @@ def conv2d(
     bias: bool = False,
 ) -> nn.Conv2D:
     """Conv with 'same' padding (k-1)//2; Kaiming-normal weights unless `init` says otherwise."""
-    padding = (kernel - 1) // 2
-    return (PrePadConv2D if stride == 1 and padding >= 2 else nn.Conv2D)(
+    return TrainConv2D(
         in_ch,
         out_ch,
         kernel,
         stride=stride,
-        padding=padding,
+        padding=(kernel - 1) // 2,
         groups=groups,
         weight_attr=paddle.ParamAttr(initializer=init or KaimingNormal()),
         bias_attr=None if bias else False,

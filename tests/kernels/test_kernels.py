@@ -1,0 +1,90 @@
+"""picodet's C++ depthwise-conv kernel: built with the real compiler, checked against Paddle's own kernels."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import paddle
+import paddle.nn.functional as F
+import pytest
+
+from picodet_cli import kernels
+
+pytestmark = pytest.mark.skipif(shutil.which("c++") is None, reason="no C++ compiler on this machine")
+
+
+@pytest.fixture
+def fast_kernels():
+    reason = kernels.enable()
+    assert reason is None, reason
+    yield
+    kernels.disable()
+
+
+def relative_error(a: paddle.Tensor, b: paddle.Tensor) -> float:
+    a, b = a.numpy(), b.numpy()
+    return float(np.abs(a - b).max() / max(np.abs(a).max(), 1e-12))
+
+
+@pytest.mark.parametrize(
+    ("channels", "size", "kernel", "stride"),
+    [(8, 16, 3, 1), (6, 15, 5, 1), (8, 16, 3, 2), (5, 13, 5, 2), (4, 1, 3, 1)],
+)
+def test_depthwise_matches_paddle(fast_kernels, channels: int, size: int, kernel: int, stride: int) -> None:
+    rng = np.random.default_rng(kernel * 10 + stride)
+    x = paddle.to_tensor(rng.standard_normal((2, channels, size, size + 3), dtype=np.float32), stop_gradient=False)
+    w = paddle.to_tensor(rng.standard_normal((channels, 1, kernel, kernel), dtype=np.float32), stop_gradient=False)
+    pad = kernel // 2
+    ref = F.conv2d(x, w, stride=stride, padding=pad, groups=channels)
+    out = kernels.depthwise_conv2d(x, w, stride, pad)
+    assert out.shape == ref.shape
+    grad_out = paddle.to_tensor(rng.standard_normal(ref.shape, dtype=np.float32))
+    ref_grads = paddle.grad([ref], [x, w], [grad_out])
+    grads = paddle.grad([out], [x, w], [grad_out])
+    assert relative_error(ref, out) < 1e-5
+    for expected, got in zip(ref_grads, grads, strict=True):
+        assert relative_error(expected, got) < 1e-5
+
+
+def test_training_step_same_with_and_without_kernels() -> None:
+    from picodet_cli.losses import compute_losses
+    from picodet_cli.models.registry import build_model
+
+    paddle.seed(0)
+    model = build_model("picodet-s", num_classes=3, input_size=96)
+    model.train()
+    image = paddle.to_tensor(np.random.default_rng(0).standard_normal((2, 3, 96, 96), dtype=np.float32))
+    boxes = [np.array([[10, 12, 60, 70]], np.float32), np.array([[5, 5, 40, 30], [50, 40, 90, 90]], np.float32)]
+    classes = [np.array([1]), np.array([0, 2])]
+
+    def step() -> tuple[float, np.ndarray]:
+        cls, reg = model.head_outputs(image)
+        losses = compute_losses(
+            cls, reg, boxes, classes, strides=model.strides, reg_max=model.reg_max, num_classes=model.num_classes
+        )
+        first_depthwise = next(p for n, p in model.named_parameters() if p.shape[1:] == [1, 3, 3])
+        (grad,) = paddle.grad([losses["loss"]], [first_depthwise])
+        return float(losses["loss"]), grad.numpy()
+
+    loss_ref, grad_ref = step()
+    assert kernels.enable() is None
+    try:
+        loss_fast, grad_fast = step()
+    finally:
+        kernels.disable()
+    assert loss_fast == pytest.approx(loss_ref, rel=1e-5)
+    np.testing.assert_allclose(grad_fast, grad_ref, rtol=1e-3, atol=1e-5 * np.abs(grad_ref).max())
+
+
+def test_switched_off_by_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(kernels.SWITCH_ENV, "0")
+    assert kernels.enable() == f"{kernels.SWITCH_ENV}=0"
+    assert not kernels.active()
+
+
+def test_build_is_reused(fast_kernels) -> None:
+    folder = kernels.build_dir()
+    assert folder.parent == kernels.kernels_root()
+    assert any(folder.rglob("*.so"))
+    assert not kernels.needs_build()
