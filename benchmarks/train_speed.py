@@ -14,7 +14,7 @@ on a busy machine. Variants, run in turn `--rounds` times:
 - paddle_kernels: current with Paddle's own depthwise-conv kernels (PICODET_FAST_KERNELS=0);
 - legacy: the code before the speed work (MKL's default SSE dispatch on AMD, transpose-based channel shuffle,
   5x5 convs padded inside the conv, Paddle's kernels);
-- threads2: current with 2 Paddle math threads.
+- threads2: current with 2 math threads (Paddle's and picodet's kernel).
 
 The reference is the original trainer on the issue's 2-core CPU: 8.3-9.0 img/s.
 """
@@ -124,6 +124,10 @@ def measure(variant: str, data_root: Path, warmup: int, steps: int) -> dict[str,
         sets = [*demo_overrides(dataset, Path(tmp), quick=False), f"model.input_size={INPUT_SIZE}"]
         sets += [f"augment.sizes=[{INPUT_SIZE}]", f"train.batch_size={BATCH}"]
         trainer = Trainer(load_recipe(Path(__file__).resolve().parents[1] / "recipes" / "demo.toml", sets))
+        if variant == "threads2":
+            from picodet_cli import kernels
+
+            kernels.enable(threads=2)
         trainer.model.train()
         stream = batches(trainer)
         first = time.perf_counter()

@@ -32,6 +32,7 @@ CFLAGS = ["-O3", "-march=native", "-std=c++17"]
 
 _module: ModuleType | None = None  # loaded once per process (Paddle registers its ops once)
 _active = False
+_threads = 1
 
 
 def kernels_root() -> Path:
@@ -81,9 +82,9 @@ def _compile_and_load(folder: Path) -> ModuleType:
         quiet.setLevel(level)
 
 
-def enable() -> str | None:
-    """Compile (first time) and load the kernels; None when active, else the reason they are not."""
-    global _module, _active
+def enable(threads: int = 1) -> str | None:
+    """Compile (first time) and load the kernels, run on `threads` threads; None when active, else why not."""
+    global _module, _active, _threads
     if os.environ.get(SWITCH_ENV, "").strip() == "0":
         return f"{SWITCH_ENV}=0"
     if _module is None:
@@ -95,7 +96,7 @@ def enable() -> str | None:
         except Exception as exc:  # no compiler, no headers, a failed build: fall back to Paddle's kernels
             first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             return f"could not build them ({first_line[:160]})"
-    _active = True
+    _active, _threads = True, max(1, threads)
     return None
 
 
@@ -111,4 +112,4 @@ def active() -> bool:
 
 def depthwise_conv2d(x: Any, weight: Any, stride: int, padding: int) -> Any:
     """Depthwise conv (one group per channel, square kernel, no bias, NCHW float32)."""
-    return _module.picodet_depthwise_conv(x, weight, stride, padding)
+    return _module.picodet_depthwise_conv(x, weight, stride, padding, _threads)

@@ -5,6 +5,7 @@
 // Layout NCHW, square kernels, dilation 1, one group per channel, contiguous tensors.
 #include <algorithm>
 #include <cstring>
+#include <thread>
 #include <vector>
 
 #include "paddle/extension.h"
@@ -86,6 +87,18 @@ void backward_plane(const float* padded, const float* wk, const float* gy, const
   }
 }
 
+// Run fn(begin, end) over [0, count) split into `threads` contiguous chunks (the calling thread takes one).
+template <typename Fn>
+void parallel_for(int64_t count, int threads, Fn fn) {
+  const int64_t parts = std::max<int64_t>(1, std::min<int64_t>(threads, count));
+  std::vector<std::thread> workers;
+  for (int64_t part = 1; part < parts; ++part) {
+    workers.emplace_back(fn, count * part / parts, count * (part + 1) / parts);
+  }
+  fn(0, count / parts);
+  for (auto& worker : workers) worker.join();
+}
+
 void check_inputs(const paddle::Tensor& x, const paddle::Tensor& w) {
   PD_CHECK(x.is_cpu() && w.is_cpu(), "picodet depthwise conv: CPU tensors only");
   PD_CHECK(x.dtype() == paddle::DataType::FLOAT32, "picodet depthwise conv: float32 only");
@@ -97,75 +110,78 @@ void check_inputs(const paddle::Tensor& x, const paddle::Tensor& w) {
 }  // namespace
 
 std::vector<paddle::Tensor> DepthwiseForward(const paddle::Tensor& x_in, const paddle::Tensor& w_in, int stride,
-                                             int pad) {
+                                             int pad, int threads) {
   check_inputs(x_in, w_in);
   const paddle::Tensor x = x_in.contiguous(), w = w_in.contiguous();
   const Geometry g = geometry(x, w, stride, pad);
   auto out = paddle::empty({g.batch, g.channels, g.out_h, g.out_w}, paddle::DataType::FLOAT32, x.place());
-  std::vector<float> padded(g.pad_h * g.pad_w);
   const float* xd = x.data<float>();
   const float* wd = w.data<float>();
   float* od = out.data<float>();
-  for (int64_t n = 0; n < g.batch; ++n) {
-    for (int64_t c = 0; c < g.channels; ++c) {
-      const int64_t plane = n * g.channels + c;
+  parallel_for(g.batch * g.channels, threads, [&](int64_t begin, int64_t end) {
+    std::vector<float> padded(g.pad_h * g.pad_w);
+    for (int64_t plane = begin; plane < end; ++plane) {
+      const int64_t c = plane % g.channels;
       pad_plane(xd + plane * g.height * g.width, g, padded.data());
       forward_plane(padded.data(), wd + c * g.kernel * g.kernel, g, od + plane * g.out_h * g.out_w);
     }
-  }
+  });
   return {out};
 }
 
 std::vector<paddle::Tensor> DepthwiseBackward(const paddle::Tensor& x_in, const paddle::Tensor& w_in,
-                                              const paddle::Tensor& gy_in, int stride, int pad) {
+                                              const paddle::Tensor& gy_in, int stride, int pad, int threads) {
   check_inputs(x_in, w_in);
   const paddle::Tensor x = x_in.contiguous(), w = w_in.contiguous(), gy = gy_in.contiguous();
   const Geometry g = geometry(x, w, stride, pad);
   auto dx = paddle::empty(x.shape(), paddle::DataType::FLOAT32, x.place());
   auto dw = paddle::empty(w.shape(), paddle::DataType::FLOAT32, w.place());
   const int64_t kk = g.kernel * g.kernel;
-  std::vector<float> padded(g.pad_h * g.pad_w), grad_padded(g.pad_h * g.pad_w), partial(kk * g.out_w);
   const float* xd = x.data<float>();
   const float* wd = w.data<float>();
   const float* gd = gy.data<float>();
   float* dxd = dx.data<float>();
   float* dwd = dw.data<float>();
-  for (int64_t c = 0; c < g.channels; ++c) {
-    std::fill(partial.begin(), partial.end(), 0.0f);
-    for (int64_t n = 0; n < g.batch; ++n) {
-      const int64_t plane = n * g.channels + c;
-      pad_plane(xd + plane * g.height * g.width, g, padded.data());
-      backward_plane(padded.data(), wd + c * kk, gd + plane * g.out_h * g.out_w, g, grad_padded.data(),
-                     partial.data());
-      float* dst = dxd + plane * g.height * g.width;
-      for (int64_t h = 0; h < g.height; ++h) {
-        std::memcpy(dst + h * g.width, grad_padded.data() + (h + g.pad) * g.pad_w + g.pad, sizeof(float) * g.width);
+  parallel_for(g.channels, threads, [&](int64_t begin, int64_t end) {
+    std::vector<float> padded(g.pad_h * g.pad_w), grad_padded(g.pad_h * g.pad_w), partial(kk * g.out_w);
+    for (int64_t c = begin; c < end; ++c) {
+      std::fill(partial.begin(), partial.end(), 0.0f);
+      for (int64_t n = 0; n < g.batch; ++n) {
+        const int64_t plane = n * g.channels + c;
+        pad_plane(xd + plane * g.height * g.width, g, padded.data());
+        backward_plane(padded.data(), wd + c * kk, gd + plane * g.out_h * g.out_w, g, grad_padded.data(),
+                       partial.data());
+        float* dst = dxd + plane * g.height * g.width;
+        for (int64_t h = 0; h < g.height; ++h) {
+          std::memcpy(dst + h * g.width, grad_padded.data() + (h + g.pad) * g.pad_w + g.pad,
+                      sizeof(float) * g.width);
+        }
+      }
+      for (int64_t t = 0; t < kk; ++t) {
+        const float* acc = partial.data() + t * g.out_w;
+        double sum = 0.0;
+        for (int64_t ow = 0; ow < g.out_w; ++ow) sum += acc[ow];
+        dwd[c * kk + t] = static_cast<float>(sum);
       }
     }
-    for (int64_t t = 0; t < kk; ++t) {
-      const float* acc = partial.data() + t * g.out_w;
-      double sum = 0.0;
-      for (int64_t ow = 0; ow < g.out_w; ++ow) sum += acc[ow];
-      dwd[c * kk + t] = static_cast<float>(sum);
-    }
-  }
+  });
   return {dx, dw};
 }
 
 std::vector<std::vector<int64_t>> DepthwiseShape(const std::vector<int64_t>& x, const std::vector<int64_t>& w,
-                                                 int stride, int pad) {
+                                                 int stride, int pad, int threads) {
   return {{x[0], x[1], (x[2] + 2 * pad - w[2]) / stride + 1, (x[3] + 2 * pad - w[3]) / stride + 1}};
 }
 
 PD_BUILD_OP(picodet_depthwise_conv)
     .Inputs({"X", "W"})
     .Outputs({"Out"})
-    .Attrs({"stride: int", "pad: int"})
+    .Attrs({"stride: int", "pad: int", "threads: int"})
     .SetKernelFn(PD_KERNEL(DepthwiseForward))
     .SetInferShapeFn(PD_INFER_SHAPE(DepthwiseShape));
 
 PD_BUILD_GRAD_OP(picodet_depthwise_conv)
     .Inputs({"X", "W", paddle::Grad("Out")})
     .Outputs({paddle::Grad("X"), paddle::Grad("W")})
-    .Attrs({"stride: int", "pad: int"})
+    .Attrs({"stride: int", "pad: int", "threads: int"})
     .SetKernelFn(PD_KERNEL(DepthwiseBackward));

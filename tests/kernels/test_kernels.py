@@ -47,6 +47,22 @@ def test_depthwise_matches_paddle(fast_kernels, channels: int, size: int, kernel
         assert relative_error(expected, got) < 1e-5
 
 
+def test_threads_give_identical_results() -> None:
+    rng = np.random.default_rng(3)
+    x = paddle.to_tensor(rng.standard_normal((3, 7, 12, 12), dtype=np.float32), stop_gradient=False)
+    w = paddle.to_tensor(rng.standard_normal((7, 1, 3, 3), dtype=np.float32), stop_gradient=False)
+    grad_out = paddle.to_tensor(rng.standard_normal((3, 7, 6, 6), dtype=np.float32))
+    results = []
+    for threads in (1, 2, 3):
+        assert kernels.enable(threads=threads) is None
+        out = kernels.depthwise_conv2d(x, w, 2, 1)
+        results.append([t.numpy() for t in (out, *paddle.grad([out], [x, w], [grad_out]))])
+    kernels.disable()
+    for other in results[1:]:
+        for a, b in zip(results[0], other, strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
 def test_training_step_same_with_and_without_kernels() -> None:
     from picodet_cli.losses import compute_losses
     from picodet_cli.models.registry import build_model
