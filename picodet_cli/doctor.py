@@ -99,5 +99,5 @@ def report(cache_dir: str | Path | None = None) -> dict[str, Any]:
             "mirror": settings.mirror,
         },
         "cpu": cpu_info(),
-        "tools": {name: shutil.which(name) for name in ("adb", "qemu-aarch64-static", "pyenv")},
+        "tools": {name: shutil.which(name) for name in ("adb", "qemu-aarch64-static", "pyenv", "c++")},
     }

@@ -121,6 +121,23 @@ def legacy_toolchain(toolchains: Path) -> Path:
     return toolchains
 
 
+@pytest.fixture(scope="session")
+def arm_emulator_toolchain(toolchains: Path) -> Path:
+    """The real `arm-emulator` toolchain folder in `toolchains`, provisioned once (x86_64 Linux; Debian mirror
+    and PyPI the first time)."""
+    from picodet_cli.errors import PicodetError
+    from picodet_cli.toolchain import arm_emulator, envs
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(envs.ROOT_ENV, str(toolchains))
+        mp.delenv("PICODET_OFFLINE", raising=False)
+        try:
+            arm_emulator.check_host()
+        except PicodetError as exc:
+            pytest.skip(str(exc))
+        return arm_emulator.install()
+
+
 @pytest.fixture
 def legacy(legacy_toolchain: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """PICODET_TOOLCHAINS pointing at the provisioned toolchains folder."""

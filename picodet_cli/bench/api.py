@@ -20,8 +20,8 @@ ARM_HOSTS = ("aarch64", "arm64")
 PEAK_PROBE = "numpy float32 1024x1024 matmul, best of ~0.3 s, BLAS default threads"
 PUBLISHED_DEVICE = "Snapdragon 888 (Paddle-Lite, 4 threads, FP16)"
 ARM_HINT = (
-    "run on an aarch64 host, or on an Android phone with --adb [--serial SERIAL]; qemu emulation "
-    "(`picodet toolchain install arm-emulator`, --emulate) is not supported yet"
+    "run on an aarch64 host, on an Android phone with --adb [--serial SERIAL], or add --emulate to check the "
+    "aarch64 runtimes under qemu (the arm-emulator toolchain; its timings are meaningless)"
 )
 
 
@@ -48,13 +48,35 @@ class BenchReport:
         return {**self.header, "rows": [r.to_dict() for r in self.rows]}
 
 
-def _check_device(device: str, adb: str | None) -> None:
+def _check_device(device: str, adb: str | None, emulate: bool) -> None:
     if device not in DEVICES:
         raise PicodetError(f"unknown --device '{device}'", f"use one of {', '.join(DEVICES)}")
     if adb is not None and device != "arm":
         raise PicodetError("--adb benchmarks on an Android phone", "add --device arm")
-    if device == "arm" and adb is None and platform.machine().lower() not in ARM_HOSTS:
+    if emulate and device != "arm":
+        raise PicodetError("--emulate runs the aarch64 runtimes under qemu", "add --device arm")
+    if emulate and adb is not None:
+        raise PicodetError("--emulate and --adb exclude each other", "drop one of them")
+    if emulate:
+        from ..toolchain.arm_emulator import check_host
+
+        check_host()
+    elif device == "arm" and adb is None and platform.machine().lower() not in ARM_HOSTS:
         raise PicodetError(f"--device arm needs an ARM CPU; this host is {platform.machine()}", ARM_HINT)
+
+
+def _emulated_row(row: BenchRow, folder: Path, emulator: Any, *args: Any) -> BenchRow:
+    """One format under emulation (see emulate.py); errors become the row's status."""
+    from .emulate import emulated_row
+
+    try:
+        return emulated_row(row, folder, emulator, *args)
+    except PicodetError as error:
+        return row.fail("failed", error.message, error.hint)
+    except Exception as error:  # a runtime crash must not stop the other formats
+        if os.environ.get("PICODET_DEBUG"):
+            raise
+        return row.fail("failed", f"{type(error).__name__}: {error}")
 
 
 def _published(source: Any, weights: str | None) -> BenchRow | None:
@@ -128,6 +150,21 @@ def _artifacts(
     return found
 
 
+def _emulator(names: list[str], skipped: dict[str, str], cpu: str | None, progress: Callable[[str], None]) -> Any:
+    """The Emulator (its toolchain provisioned when missing); formats it cannot run move to `skipped`."""
+    from ..toolchain import arm_emulator
+    from .emulate import EMULATED_FORMATS, Emulator
+
+    emulator = Emulator(arm_emulator.folder(), arm_emulator.cpu_model(cpu))
+    for name in [n for n in names if n not in EMULATED_FORMATS]:
+        names.remove(name)
+        skipped[name] = f"no aarch64 {name} runtime under --emulate (runs {', '.join(EMULATED_FORMATS)})"
+    if not names:
+        raise PicodetError("none of these formats runs under --emulate", f"use --formats {','.join(EMULATED_FORMATS)}")
+    arm_emulator.ensure(report=progress)
+    return emulator
+
+
 def _add_throughput(rows: list[BenchRow], gflops: float | None, peak: float | None) -> None:
     for row in rows:
         if gflops is None or row.latency is None or row.status != "ok":
@@ -150,6 +187,8 @@ def bench(
     data: Any = None,
     images: str | Path | None = None,
     adb: str | None = None,
+    emulate: bool = False,
+    emulate_cpu: str | None = None,
     runners: list[Path] | tuple[Path, ...] = (),
     affinity: str = "big",
     verify: bool = True,
@@ -162,7 +201,9 @@ def bench(
     """Benchmark MODEL (zoo name, architecture + weights, run weights file, or export folder) in every format.
 
     Iterating the result gives the rows; `.header` holds the model, FLOPs, host and settings. `adb` is a
-    device serial ("" for the only connected device) and needs `device="arm"`. `export_dir` is an export folder
+    device serial ("" for the only connected device) and needs `device="arm"`; so does `emulate` (aarch64 ONNX
+    Runtime / ncnn / MNN under qemu-user on an x86_64 host, CPU model `emulate_cpu`: outputs verified against
+    the Paddle model, timings meaningless; see emulate.py). `export_dir` is an export folder
     made from these same weights (e.g. by `picodet run`): the formats it holds are benchmarked as they are.
     `data` (for mAP) is a recipe or COCO json path (json images in `images`), or a ready `DatasetIndex`.
     """
@@ -175,12 +216,19 @@ def bench(
     from .peak import measure_peak_gflops
     from .source import resolve_source
 
-    _check_device(device, adb)
+    _check_device(device, adb, emulate)
     if warmup < 0 or runs < 1:
         raise PicodetError("--warmup must be >= 0 and --runs >= 1")
+    if emulate:
+        from .emulate import MAX_RUNS, MAX_WARMUP
+
+        if data is not None:
+            raise PicodetError("--emulate measures no mAP (seconds per image under qemu)", "drop --data")
+        warmup, runs = min(warmup, MAX_WARMUP), min(runs, MAX_RUNS)
     threads = threads or os.cpu_count() or 1
     chosen, skipped = select_formats(formats, fp16=fp16, postprocess="none", target=None, opset=None)
     names = [f.name for f in chosen]
+    emulator = _emulator(names, skipped, emulate_cpu, progress) if emulate else None
     phone, phone_model = None, None
     if adb is not None:
         from .adb import Adb, check_affinity, match_runner
@@ -204,6 +252,10 @@ def bench(
     rows = []
     with contextlib.ExitStack() as scratch:
         exported = _artifacts(source, names, fp16, verify, cache, export_dir, progress, scratch)
+        if emulator is not None:
+            from .emulate import reference
+
+            feeds, expected = reference(source)  # after exporting: a dygraph call first breaks Paddle's dy2static
         for name in names:
             item = exported[name]
             row = BenchRow(name, size_mb=item.size_mb, reused=item.reused, device=phone_model if phone else "host")
@@ -213,18 +265,25 @@ def bench(
             elif phone is not None:
                 progress(f"benchmarking {name} on {phone_model}")
                 _device_row(row, item.folder, source, settings)
+            elif emulator is not None:
+                progress(f"running {name} on {emulator.device}")
+                _emulated_row(row, item.folder, emulator, feeds, expected, threads, warmup, runs)
             else:
                 progress(f"benchmarking {name}")
                 bench_artifact(row, item.folder, bgr, tensors, threads, warmup, runs, index)
     rows += [BenchRow(name, status="skipped", note=reason) for name, reason in skipped.items()]
     peak = measure_peak_gflops()
-    _add_throughput(rows, source.gflops, peak)
+    if emulator is None:  # emulated latencies say nothing about throughput
+        _add_throughput(rows, source.gflops, peak)
     published = _published(source, weights)
     rows += [published] if published else []
     header = {
         "model": source.name, "input_size": source.input_size, "num_classes": source.num_classes,
         "weights_sha256": source.weights_sha256, "gflops": source.gflops, "params": source.params,
-        "peak_gflops": round(peak, 2), "peak_probe": PEAK_PROBE, "device": phone_model if phone else device,
+        "peak_gflops": round(peak, 2), "peak_probe": PEAK_PROBE,
+        "device": phone_model if phone else emulator.device if emulator else device,
+        "emulated": {"cpu": emulator.cpu, "note": "qemu-user: outputs verified, latency meaningless"}
+        if emulator else None,
         "threads": threads, "fp16": fp16, "warmup": warmup, "runs": runs, "images": [str(p) for p in files],
         "data": index.summary() if index is not None else None, "host": environment(command),
     }  # fmt: skip

@@ -33,6 +33,7 @@ class BenchRow:
     error: str | None = None
     hint: str | None = None
     note: str | None = None
+    verification: dict[str, Any] | None = None  # emulated rows: the outputs checked against the Paddle model
 
     @property
     def ok(self) -> bool:

@@ -18,6 +18,7 @@ Examples:\n
   picodet bench picodet-s --weights best.pdparams --imgsz 320 --data recipes/s-320-coco.toml\n
   picodet bench runs/export/s-416-416 --formats onnx,mnn\n
   picodet bench s-416 --device arm --adb --formats lite,ncnn --runner ./benchncnn --verbose\n
+  picodet bench s-320 --device arm --emulate --formats onnx,ncnn,mnn --fp16\n
   picodet bench s-320 --json --save bench.json
 """
 
@@ -30,9 +31,9 @@ def bench_command(
     formats: Annotated[str, typer.Option(help="FORMAT[,FORMAT...] or all (paddle,onnx,openvino,mnn,ncnn,lite).")] = (
         "all"
     ),
-    device: Annotated[str, typer.Option(help="cpu (this machine) or arm (aarch64 host, or a phone with --adb).")] = (
-        "cpu"
-    ),
+    device: Annotated[
+        str, typer.Option(help="cpu (this machine) or arm (aarch64 host, a phone with --adb, or --emulate).")
+    ] = "cpu",
     threads: Annotated[int | None, typer.Option(min=1, help="Threads per runtime (default: all cores).")] = None,
     imgsz: Annotated[int | None, typer.Option(help="Input size, a multiple of 32 (default: the model's).")] = None,
     fp16: Annotated[bool, typer.Option("--fp16", help="Export and run FP16 (ncnn, mnn, openvino, lite).")] = False,
@@ -46,6 +47,20 @@ def bench_command(
         False
     ),
     serial: Annotated[str | None, typer.Option(help="With --adb: the phone's serial (default: the only one).")] = None,
+    emulate: Annotated[
+        bool,
+        typer.Option(
+            "--emulate",
+            help="With --device arm on x86_64: run the aarch64 onnx/ncnn/mnn runtimes under qemu and verify their "
+            "outputs (timings meaningless; the arm-emulator toolchain is installed on first use).",
+        ),
+    ] = False,
+    emulate_cpu: Annotated[
+        str | None,
+        typer.Option(
+            help="With --emulate: qemu CPU model (default $PICODET_EMULATE_CPU or neoverse-n1, FP16-capable)."
+        ),
+    ] = None,
     runner: Annotated[
         list[Path] | None, typer.Option(help="Device benchmark binary: benchmark_bin, benchncnn or benchmark.out.")
     ] = None,
@@ -66,11 +81,13 @@ def bench_command(
 
     if serial is not None and not adb:
         raise PicodetError("--serial picks the phone for --adb", "add --adb --device arm")
+    if emulate_cpu is not None and not emulate:
+        raise PicodetError("--emulate-cpu picks the CPU for --emulate", "add --emulate --device arm")
 
     report = bench(
         model, weights=weights, formats=formats, device=device, threads=threads, imgsz=imgsz, fp16=fp16,
-        warmup=warmup, runs=runs, data=data, images=images, adb=(serial or "") if adb else None,
-        runners=runner or [], affinity=affinity, verify=verify, cache_dir=cache_dir, log=log,
+        warmup=warmup, runs=runs, data=data, images=images, adb=(serial or "") if adb else None, emulate=emulate,
+        emulate_cpu=emulate_cpu, runners=runner or [], affinity=affinity, verify=verify, cache_dir=cache_dir, log=log,
         progress=lambda m: err_console.print(f"{m} ..."), command=["picodet", *sys.argv[1:]],
     )  # fmt: skip
     result = report.to_dict()
