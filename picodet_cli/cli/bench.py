@@ -18,6 +18,7 @@ Examples:\n
   picodet bench picodet-s --weights best.pdparams --imgsz 320 --data recipes/s-320-coco.toml\n
   picodet bench runs/export/s-416-416 --formats onnx,mnn\n
   picodet bench s-416 --device arm --adb --formats lite,ncnn --runner ./benchncnn --verbose\n
+  picodet bench s-416 --device arm --adb R58M123ABC --formats ncnn --runner ./benchncnn\n
   picodet bench s-320 --device arm --emulate --formats onnx,ncnn,mnn --fp16\n
   picodet bench s-320 --json --save bench.json
 """
@@ -43,10 +44,12 @@ def bench_command(
         Path | None, typer.Option(help="Recipe (its validation split) or COCO json (with --images): adds mAP.")
     ] = None,
     images: Annotated[Path | None, typer.Option(help="Image folder: timed inputs, and --data json's images.")] = None,
-    adb: Annotated[bool, typer.Option("--adb", help="Benchmark on an Android phone over adb (with --device arm).")] = (
-        False
-    ),
-    serial: Annotated[str | None, typer.Option(help="With --adb: the phone's serial (default: the only one).")] = None,
+    adb: Annotated[
+        bool, typer.Option("--adb", help="--adb [SERIAL]: benchmark on an Android phone over adb (with --device arm).")
+    ] = False,
+    serial: Annotated[
+        str | None, typer.Option(help="With --adb: the phone's serial (default: the only one); same as --adb SERIAL.")
+    ] = None,
     emulate: Annotated[
         bool,
         typer.Option(
@@ -106,6 +109,32 @@ def bench_command(
 
 
 bench_command.__doc__ = f"{bench_command.__doc__}\n{EXAMPLES}"
+
+
+def expand_adb_serial(args: list[str], value_options: set[str]) -> list[str]:
+    """`--adb SERIAL` and `--adb=SERIAL` -> `--adb --serial SERIAL` in the arguments after `bench`.
+
+    Typer has no options with an optional value. A word after `--adb` is the serial only once MODEL has been
+    given (before that it is MODEL); `value_options` are the options that consume the next word.
+    """
+    out: list[str] = []
+    model_seen, i = False, 0
+    while i < len(args):
+        word = args[i]
+        following = args[i + 1] if i + 1 < len(args) else None
+        if word.startswith("--adb="):
+            out += ["--adb", "--serial", word.partition("=")[2]]
+        elif word == "--adb" and model_seen and following is not None and not following.startswith("-"):
+            out += ["--adb", "--serial", following]
+            i += 1
+        elif word in value_options and following is not None:
+            out += [word, following]
+            i += 1
+        else:
+            out.append(word)
+            model_seen = model_seen or not word.startswith("-")
+        i += 1
+    return out
 
 
 def register(app: typer.Typer) -> None:

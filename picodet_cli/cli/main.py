@@ -49,7 +49,17 @@ for module in (zoo, hub, predict, train, quantize, recipe, export, bench, run, t
     module.register(app)
 
 
+def command_line(args: list[str]) -> list[str]:
+    """The arguments as typed, with `bench ... --adb SERIAL` spelled as Typer reads it (`--adb --serial SERIAL`)."""
+    if "bench" not in args or not any(a == "--adb" or a.startswith("--adb=") for a in args):
+        return args
+    at = args.index("bench") + 1
+    params = typer.main.get_command(app).commands["bench"].params
+    takes_value = {o for p in params if p.param_type_name == "option" and not p.is_flag for o in p.opts}
+    return args[:at] + bench.expand_adb_serial(args[at:], takes_value)
+
+
 def run() -> None:
     """Console-script entry point."""
     use_mkl_avx2_on_amd()
-    sys.exit(app())
+    sys.exit(app(args=command_line(sys.argv[1:])))

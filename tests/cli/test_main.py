@@ -89,3 +89,42 @@ def test_doctor_json_reports_components_and_cpu():
     assert names["paddle"]["ok"] and names["onnxruntime"]["version"]
     assert info["cpu"]["cores"] >= 1 and isinstance(info["cpu"]["features"], dict)
     assert info["cache"]["offline"] is False
+
+
+def test_adb_takes_an_optional_serial():
+    from picodet_cli.cli.main import command_line
+
+    spelled = ["bench", "s-416", "--device", "arm", "--adb", "R58M", "--formats", "ncnn"]
+    assert command_line(spelled) == [
+        "bench",
+        "s-416",
+        "--device",
+        "arm",
+        "--adb",
+        "--serial",
+        "R58M",
+        "--formats",
+        "ncnn",
+    ]
+    assert command_line(["bench", "s-416", "--adb=R58M"]) == ["bench", "s-416", "--adb", "--serial", "R58M"]
+    assert command_line(["bench", "--adb", "s-416"]) == ["bench", "--adb", "s-416"]  # the word is MODEL
+    assert command_line(["bench", "--formats", "ncnn", "--adb", "s-416"]) == [
+        "bench",
+        "--formats",
+        "ncnn",
+        "--adb",
+        "s-416",
+    ]
+    assert command_line(["bench", "s-416", "--adb", "--fp16"]) == ["bench", "s-416", "--adb", "--fp16"]
+
+
+def test_adb_serial_through_the_real_entry_point():
+    done = subprocess.run(
+        [sys.executable, "-m", "picodet_cli", "bench", "s-320", "--adb", "R58M", "--formats", "onnx"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "--adb benchmarks on an Android phone" in done.stderr  # parsed: not "unexpected extra argument"
+    assert "Traceback" not in done.stderr
