@@ -14,7 +14,8 @@ on a busy machine. Variants, run in turn `--rounds` times:
 - paddle_kernels: current with Paddle's own depthwise-conv kernels (PICODET_FAST_KERNELS=0);
 - legacy: the code before the speed work (MKL's default SSE dispatch on AMD, transpose-based channel shuffle,
   5x5 convs padded inside the conv, Paddle's kernels);
-- threads2: current with 2 math threads (Paddle's and picodet's kernel).
+- threads2: current with 2 math threads (Paddle's and picodet's kernel);
+- paddle_hardswish: current with Paddle's hard-swish (its gradient) instead of picodet's.
 
 The reference is the original trainer on the issue's 2-core CPU: 8.3-9.0 img/s.
 """
@@ -37,7 +38,7 @@ from typing import Any
 REFERENCE_IMG_PER_S = (8.3, 9.0)
 INPUT_SIZE = 320
 BATCH = 8
-VARIANTS = ("current", "paddle_kernels", "legacy", "threads2")
+VARIANTS = ("current", "paddle_kernels", "legacy", "threads2", "paddle_hardswish")
 PARTS = ("data", "forward", "loss", "backward", "optimizer", "ema")
 
 
@@ -119,6 +120,10 @@ def measure(variant: str, data_root: Path, warmup: int, steps: int) -> dict[str,
         TrainConv2D.forward = paddle.nn.Conv2D.forward
     if variant == "threads2":
         paddle.base.core.set_num_threads(2)
+    if variant == "paddle_hardswish":
+        from picodet_cli.models import layers
+
+        layers._ACTS["hard_swish"] = paddle.nn.functional.hardswish
     dataset = generate_shapes_dataset(data_root, 360, 60, INPUT_SIZE)
     with tempfile.TemporaryDirectory() as tmp:
         sets = [*demo_overrides(dataset, Path(tmp), quick=False), f"model.input_size={INPUT_SIZE}"]

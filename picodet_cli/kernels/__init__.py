@@ -1,9 +1,9 @@
-"""Fast CPU training kernels: depthwise convolution as a Paddle custom C++ operator.
+"""Fast CPU training kernels: depthwise convolution and hard-swish as Paddle custom C++ operators.
 
-Paddle's CPU depthwise-conv gradients are scalar loops that cost several times the forward pass; depthwise
-convs were about 40 % of a PicoDet training step on a CPU. `enable()` compiles `cpu_ops.cc` once per
+Paddle's CPU gradients of these two ops are scalar loops that cost several times their forward passes; they
+were about half of a PicoDet training step on a CPU. `enable()` compiles `cpu_ops.cc` once per
 machine and Paddle version (`paddle.utils.cpp_extension`, `-O3 -march=native`, about 30 s) into
-`$PICODET_KERNELS_DIR` or `<cache>/kernels`, under a file lock, and loads it; the layers then use the op in
+`$PICODET_KERNELS_DIR` or `<cache>/kernels`, under a file lock, and loads it; the layers then use the ops in
 training (outputs and gradients agree with Paddle's to float rounding). Without a C++ compiler, or with
 `PICODET_FAST_KERNELS=0`, `enable()` says why and training runs on Paddle's own kernels. Evaluation, export and
 inference never use them.
@@ -113,3 +113,8 @@ def active() -> bool:
 def depthwise_conv2d(x: Any, weight: Any, stride: int, padding: int) -> Any:
     """Depthwise conv (one group per channel, square kernel, no bias, NCHW float32)."""
     return _module.picodet_depthwise_conv(x, weight, stride, padding, _threads)
+
+
+def hardswish(x: Any) -> Any:
+    """Paddle's hard-swish (threshold 6, scale 6, offset 3) with a vectorised gradient."""
+    return _module.picodet_hardswish(x)

@@ -1,7 +1,7 @@
-// A fast float32 CPU depthwise convolution for PicoDet training, forward and backward.
+// Fast float32 CPU kernels for PicoDet training: depthwise convolution and hard-swish, forward and backward.
 //
-// Paddle's CPU depthwise-conv gradients are scalar loops that cost several times the forward pass; these are
-// plain loops over zero-padded planes that the compiler vectorises.
+// Paddle's CPU gradients of both are scalar loops that cost several times their forward passes; these are
+// plain loops (over zero-padded planes for the convolution) that the compiler vectorises.
 // Layout NCHW, square kernels, dilation 1, one group per channel, contiguous tensors.
 #include <algorithm>
 #include <cstring>
@@ -173,6 +173,33 @@ std::vector<std::vector<int64_t>> DepthwiseShape(const std::vector<int64_t>& x, 
   return {{x[0], x[1], (x[2] + 2 * pad - w[2]) / stride + 1, (x[3] + 2 * pad - w[3]) / stride + 1}};
 }
 
+// Hard-swish as Paddle defines it: x * min(max(x + 3, 0), 6) / 6; gradient (2x + 3) / 6 inside (-3, 3).
+std::vector<paddle::Tensor> HardswishForward(const paddle::Tensor& x_in) {
+  PD_CHECK(x_in.is_cpu() && x_in.dtype() == paddle::DataType::FLOAT32, "picodet hardswish: float32 CPU only");
+  const paddle::Tensor x = x_in.contiguous();
+  auto out = paddle::empty(x.shape(), paddle::DataType::FLOAT32, x.place());
+  const float* __restrict xd = x.data<float>();
+  float* __restrict od = out.data<float>();
+  const int64_t size = x.numel();
+  for (int64_t i = 0; i < size; ++i) od[i] = xd[i] * std::min(std::max(xd[i] + 3.0f, 0.0f), 6.0f) / 6.0f;
+  return {out};
+}
+
+std::vector<paddle::Tensor> HardswishBackward(const paddle::Tensor& x_in, const paddle::Tensor& gy_in) {
+  const paddle::Tensor x = x_in.contiguous(), gy = gy_in.contiguous();
+  auto dx = paddle::empty(x.shape(), paddle::DataType::FLOAT32, x.place());
+  const float* __restrict xd = x.data<float>();
+  const float* __restrict gd = gy.data<float>();
+  float* __restrict dd = dx.data<float>();
+  const int64_t size = x.numel();
+  for (int64_t i = 0; i < size; ++i) {
+    const float shifted = xd[i] + 3.0f;
+    const float inner = shifted > 0.0f ? (2.0f * xd[i] + 3.0f) / 6.0f : 0.0f;
+    dd[i] = gd[i] * (shifted < 6.0f ? inner : 1.0f);
+  }
+  return {dx};
+}
+
 PD_BUILD_OP(picodet_depthwise_conv)
     .Inputs({"X", "W"})
     .Outputs({"Out"})
@@ -185,3 +212,10 @@ PD_BUILD_GRAD_OP(picodet_depthwise_conv)
     .Outputs({paddle::Grad("X"), paddle::Grad("W")})
     .Attrs({"stride: int", "pad: int", "threads: int"})
     .SetKernelFn(PD_KERNEL(DepthwiseBackward));
+
+PD_BUILD_OP(picodet_hardswish).Inputs({"X"}).Outputs({"Out"}).SetKernelFn(PD_KERNEL(HardswishForward));
+
+PD_BUILD_GRAD_OP(picodet_hardswish)
+    .Inputs({"X", paddle::Grad("Out")})
+    .Outputs({paddle::Grad("X")})
+    .SetKernelFn(PD_KERNEL(HardswishBackward));

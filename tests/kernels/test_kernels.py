@@ -104,3 +104,15 @@ def test_build_is_reused(fast_kernels) -> None:
     assert folder.parent == kernels.kernels_root()
     assert any(folder.rglob("*.so"))
     assert not kernels.needs_build()
+
+
+def test_hardswish_matches_paddle_exactly(fast_kernels) -> None:
+    rng = np.random.default_rng(5)
+    values = np.concatenate([rng.standard_normal(500) * 4, [-3.0, 3.0, 0.0, -1.5, 2.9999, -3.0001]])
+    x = paddle.to_tensor(values.astype(np.float32).reshape(2, 1, 1, -1), stop_gradient=False)
+    grad_out = paddle.to_tensor(rng.standard_normal(x.shape, dtype=np.float32))
+    ref, out = F.hardswish(x), kernels.hardswish(x)
+    np.testing.assert_array_equal(out.numpy(), ref.numpy())
+    np.testing.assert_array_equal(
+        paddle.grad([out], [x], [grad_out])[0].numpy(), paddle.grad([ref], [x], [grad_out])[0].numpy()
+    )
