@@ -30,6 +30,7 @@ class Format:
     logit_rtol: float = 1e-4  # FP32: error allowed on logits, relative to their largest magnitude
     box_agreement: float = 0.995  # FP32: fraction of boxes matched (IoU >= 0.9, same class)
     fp16_box_agreement: float = 0.98
+    fp16_score_atol: float = 1e-2  # FP16: score change that box agreement treats as noise (near-ties)
 
     def flags(self) -> list[str]:
         """The optional flags this format honours, for `--list`."""
@@ -51,7 +52,7 @@ FORMATS: tuple[Format, ...] = (
     ),
     Format(
         "lite", "Paddle-Lite optimized model (.nb)", ".nb", "lite", "paddlelite (py3.10 toolchain)",
-        needs_onnx=False, fp16=True, opset=False, targets=TARGETS, postprocess=("none",),
+        needs_onnx=False, fp16=True, opset=False, targets=TARGETS, postprocess=POSTPROCESS_MODES,
     ),
     Format(
         "ncnn", "ncnn param/bin (via pnnx)", ".param", "ncnn", "ncnn pnnx",

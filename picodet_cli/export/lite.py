@@ -4,8 +4,9 @@ Paddle-Lite has no wheel for this Python and reads only legacy `.pdmodel` progra
 write for sigmoid/exp/sum/matmul; both steps therefore run in the `legacy` toolchain (see
 `picodet_cli.toolchain.envs`), provisioned on first use. Files written to `out_dir`:
 
-- `legacy/model.pdmodel` + `legacy/model.pdiparams`: the deploy program (input `image` [1,3,S,S]; outputs per
-  level sigmoid scores [1,h*w,C], then per level box logits [1,h*w,4*(reg_max+1)], as `PicoDet.forward`);
+- `legacy/model.pdmodel` + `legacy/model.pdiparams`: the export layer for the postprocess mode (`none`: input
+  `image` [1,3,S,S]; outputs per level sigmoid scores [1,h*w,C], then per level box logits
+  [1,h*w,4*(reg_max+1)], as `PicoDet.forward`; `decode` and `nms` as in `picodet_cli.export.heads`);
 - `model_<target>[_fp16].nb` for each target: `arm` (with `_fp16` when `fp16`: FP16 kernels, ARMv8.2+) and
   `x86` (always FP32; `fp16` is ignored there). x86 files run here (`run_lite`) and stand in for verifying
   their arm twins, which need an ARM device.
@@ -23,6 +24,7 @@ import numpy as np
 from ..errors import PicodetError
 from ..models.spec import ArchSpec
 from ..toolchain.legacy import run_job, work_dir
+from .formats import POSTPROCESS_MODES
 
 LITE_TARGETS = ("arm", "x86")
 
@@ -70,11 +72,8 @@ def export_lite(
 ) -> list[Path]:
     """Export a PicoDet state dict to Paddle-Lite `.nb` files (one per target); returns their paths."""
     targets = _check_targets(targets)
-    if postprocess != "none":
-        raise PicodetError(
-            f"postprocess '{postprocess}' is not available for Paddle-Lite export",
-            "use --postprocess none (decode and NMS then run in the app, as PaddleDetection's Lite demo does)",
-        )
+    if postprocess not in POSTPROCESS_MODES:
+        raise PicodetError(f"unknown postprocess '{postprocess}'", f"one of: {', '.join(POSTPROCESS_MODES)}")
     if not Path(state_dict_path).is_file():
         raise PicodetError(f"state dict not found: {state_dict_path}")
     out_dir = Path(out_dir)
@@ -98,8 +97,9 @@ def export_lite(
         )
 
 
-def run_lite(nb_path: Path, image: np.ndarray) -> list[np.ndarray]:
-    """Run an x86 `.nb` on a preprocessed [1,3,H,W] float32 image; returns the outputs in program order."""
+def run_lite(nb_path: Path, image: np.ndarray, *extra: np.ndarray) -> list[np.ndarray]:
+    """Run an x86 `.nb` on a preprocessed [1,3,H,W] float32 image (then `extra` inputs, e.g. scale_factor for
+    nms); returns the outputs in program order."""
     nb_path = Path(nb_path)
     if not nb_path.is_file():
         raise PicodetError(f"Paddle-Lite model not found: {nb_path}")
@@ -109,7 +109,9 @@ def run_lite(nb_path: Path, image: np.ndarray) -> list[np.ndarray]:
             "export with --target x86 as well and run model_x86.nb, or copy the arm file to an ARM device",
         )
     with work_dir() as work:
-        np.save(work / "input.npy", np.ascontiguousarray(image, dtype=np.float32))
-        job = {"action": "run", "nb": str(nb_path.resolve()), "input": str(work / "input.npy"), "out": str(work)}
+        inputs = [str(work / f"input_{i}.npy") for i in range(1 + len(extra))]
+        for path, array in zip(inputs, (image, *extra), strict=True):
+            np.save(path, np.ascontiguousarray(array, dtype=np.float32))
+        job = {"action": "run", "nb": str(nb_path.resolve()), "inputs": inputs, "out": str(work)}
         result = run_job(job, work, f"running {nb_path.name} with Paddle-Lite")
         return [np.load(path) for path in result["outputs"]]

@@ -1,4 +1,4 @@
-"""Paddle-Lite adapter: x86 .nb files through the py3.10 toolchain's `run_lite` (image input only)."""
+"""Paddle-Lite adapter: x86 .nb files through the py3.10 toolchain's `run_lite` (inputs in graph order)."""
 
 from __future__ import annotations
 
@@ -33,8 +33,4 @@ class LiteRuntime(Runtime):
     def run(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
         from ..export.lite import run_lite
 
-        if list(inputs) != ["image"]:
-            from ..errors import PicodetError
-
-            raise PicodetError("the Paddle-Lite runner only feeds `image`", "export lite with --postprocess none")
-        return [np.asarray(o) for o in run_lite(self.session, inputs["image"])]
+        return [np.asarray(o) for o in run_lite(self.session, *inputs.values())]

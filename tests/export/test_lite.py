@@ -89,6 +89,23 @@ def test_export_and_x86_parity(legacy: Path, tmp_path: Path, num_classes: int, f
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize(("postprocess", "fp16"), [("decode", False), ("nms", True)])
+def test_decode_and_nms_in_the_lite_graph(legacy: Path, tmp_path: Path, postprocess: str, fp16: bool):
+    """The module-level export heads trace under paddle 2.6 too; the x86 twin passes verification."""
+    from .conftest import export
+
+    model, _ = random_checkpoint(4, tmp_path / "weights.pdparams", seed=4)
+    result = export(model, tmp_path / "out", ["lite"], postprocess=postprocess, fp16=fp16)["lite"]
+    assert result.status == "ok", f"{result.error} {result.hint}"
+    arm = "model_arm_fp16.nb" if fp16 else "model_arm.nb"
+    assert sorted(p.name for p in result.files) == sorted([arm, "model_x86.nb", "picodet.json"])
+    image = result.verification["inputs"]["image"]
+    assert image["boxes"] > 10 and image["agreement"] == 1.0
+    names = ["boxes", "scores"] if postprocess == "decode" else ["bbox", "bbox_num"]
+    assert list(image["outputs"]) == names
+
+
+@pytest.mark.slow
 def test_state_dict_that_does_not_fit_is_one_clear_error(legacy: Path, tmp_path: Path):
     random_checkpoint(80, tmp_path / "weights.pdparams", seed=0)
     arch = load_zoo().archs["picodet-s"]
@@ -109,7 +126,7 @@ def test_arm_files_are_not_run_here(tmp_path: Path):
 
 @pytest.mark.parametrize(
     ("targets", "postprocess", "match"),
-    [(["riscv"], "none", "bad Paddle-Lite target"), ([], "none", "none given"), (["x86"], "nms", "postprocess 'nms'")],
+    [(["riscv"], "none", "bad Paddle-Lite target"), ([], "none", "none given"), (["x86"], "all", "postprocess 'all'")],
 )
 def test_bad_arguments_fail_before_any_work(tmp_path: Path, targets: list[str], postprocess: str, match: str):
     arch = load_zoo().archs["picodet-s"]

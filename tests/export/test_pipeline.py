@@ -118,10 +118,11 @@ def test_nms_in_graph(golden_model, tmp_path):
 
 def test_fp16_exports_agree_on_boxes(golden_fp16_export):
     out, results = golden_fp16_export
-    for name in ("ncnn", "openvino"):
+    for name in ("ncnn", "mnn", "openvino"):
         assert results[name].status == "ok", f"{name}: {results[name].error}"
-        assert results[name].verification["inputs"]["image"]["agreement"] >= 0.98
+        image = results[name].verification["inputs"]["image"]
+        assert image["agreement"] >= 0.98
+        # half-precision weights cost ~1e-2 on the scores (MNN's own truncating cast cost ~4e-2)
+        assert max(o["max_abs"] for n, o in image["outputs"].items() if n.startswith("scores")) < 1.5e-2
     assert (out / "ncnn" / "model.ncnn.bin").stat().st_size < 0.6 * (out / "onnx" / "model.onnx").stat().st_size
-    # MNN's --fp16 also stores biases in half precision: it is produced and verified, but on this model its
-    # top-100 agreement at threshold 0.0 lands around 90 % (see the report), so its status is not asserted
-    assert (out / "mnn" / "model.mnn").is_file() and results["mnn"].verification is not None
+    assert (out / "mnn" / "model.mnn").stat().st_size < 0.6 * (out / "onnx" / "model.onnx").stat().st_size

@@ -122,3 +122,37 @@ def test_infer_metadata_rejects_other_layouts():
         infer_metadata([1, 3, "h", "w"], [[1, 4, 80], [1, 4, 32]])
     with pytest.raises(PicodetError, match="fits no stride"):
         infer_metadata([1, 3, 64, 64], [[1, 7, 80], [1, 7, 32]])
+
+
+@pytest.mark.parametrize("upsample", ["interpolate", "concat"])
+def test_paddle_runtime_uses_onednn_where_it_works(tmp_path, upsample):
+    """An `*_interp` op keeps the program off oneDNN kernels (it fails there in paddle 3.3.1); both run exactly."""
+    import paddle
+    import paddle.nn.functional as F
+
+    from picodet_cli.runtimes.paddle import PaddleRuntime, onednn_kernels_work
+
+    class Tiny(paddle.nn.Layer):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = paddle.nn.Conv2D(3, 4, 3, padding=1)
+
+        def forward(self, image: paddle.Tensor) -> paddle.Tensor:
+            x = F.hardswish(self.conv(image))
+            if upsample == "interpolate":
+                return F.interpolate(x, size=[16, 16], mode="nearest")
+            x = paddle.reshape(x, [1, 32, 8, 1])
+            x = paddle.reshape(paddle.concat([x, x], axis=3), [1, 32, 1, 16])
+            return paddle.reshape(paddle.concat([x, x], axis=2), [1, 4, 16, 16])
+
+    paddle.seed(0)
+    layer = Tiny()
+    layer.eval()
+    spec = [paddle.static.InputSpec([1, 3, 8, 8], "float32", "image")]
+    paddle.jit.save(layer, str(tmp_path / "model"), input_spec=spec)
+    assert onednn_kernels_work(tmp_path / "model.json") == (upsample == "concat")
+    x = np.random.default_rng(0).standard_normal((1, 3, 8, 8)).astype(np.float32)
+    runtime = PaddleRuntime()
+    runtime.load(tmp_path / "model.json", threads=1)
+    (out,) = runtime.run({"image": x})
+    np.testing.assert_allclose(out, layer(paddle.to_tensor(x)).numpy(), atol=1e-5)
