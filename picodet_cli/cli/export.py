@@ -96,6 +96,12 @@ def export_command(
         return
     if recipe is None and model is not None and model.endswith(".toml") and Path(model).is_file():
         recipe, model = Path(model), None  # `picodet export RECIPE.toml` reads like --recipe
+    if recipe is None and model is not None and (Path(model) / "quant_report.json").is_file():
+        from .quantize import export_quant_dir  # a `picodet quantize` folder: its INT8 models
+
+        flags = {"--weights": weights, "--fp16": fp16, "--imgsz": imgsz, "--opset": opset}
+        flags["--postprocess"] = postprocess != "none"
+        return export_quant_dir(Path(model), to, out, target, verify, as_json, flags)
     if recipe is not None:
         if model is not None or to is not None:
             raise PicodetError("--recipe takes the model and formats from the recipe", "drop MODEL and --to")

@@ -17,7 +17,8 @@ Examples:\n
   picodet quantize s-320 --method ptq --data recipes/s-320-coco.toml\n
   picodet quantize runs/demo/weights/best.pdparams --data val.json --images val/ --calib-images 32 --algo abs_max\n
   picodet quantize s-320 --method qat --recipe my.toml --set quantize.epochs=2\n
-  picodet quantize --recipe my.toml   (method and settings from its [quantize] section)
+  picodet quantize --recipe my.toml   (method and settings from its [quantize] section)\n
+  picodet export runs/quant/s-320 --to onnx,openvino,lite   (the INT8 models, verified)
 """
 
 ALGOS = ("hist", "kl", "mse", "avg", "abs_max", "emd")
@@ -134,6 +135,42 @@ def _recipe_run(
 
         reporter = RichReporter()
     return quantize_recipe(loaded, weights or model, None, out, resume, reporter, progress)
+
+
+def export_quant_dir(
+    quant_dir: Path,
+    to: str | None,
+    out: Path | None,
+    target: str | None,
+    verify: bool,
+    as_json: bool,
+    rejected: dict[str, Any],
+) -> None:
+    """`picodet export QUANT_DIR --to ...`: export and verify the INT8 models of a quantization folder."""
+    from ..export.report import report_table
+    from ..slim.export_quantized import export_quantized
+
+    given = [flag for flag, value in rejected.items() if value]
+    if given:
+        raise PicodetError(f"not for a quantized model: {', '.join(given)}", "drop them")
+    if to is None:
+        raise PicodetError("give --to FORMAT", "onnx, openvino, paddle, lite or all")
+    report, path = export_quantized(
+        quant_dir, to, out, target, verify, lambda f: err_console.print(f"exporting [bold]{f}[/] ...")
+    )
+    if as_json:
+        print_json(report)
+    else:
+        console.print(report_table(report))
+        console.print(f"report written to {path}", markup=False)
+    from rich.markup import escape
+
+    bad = {n: e for n, e in report["formats"].items() if e["status"] == "failed"}
+    for name, entry in bad.items():
+        line = f"{name}: {entry['error']}" + (f" (hint: {entry['hint']})" if entry["hint"] else "")
+        err_console.print(f"[bold red]error:[/] {escape(line)}", soft_wrap=True)
+    if bad:
+        raise typer.Exit(1)
 
 
 quantize_command.__doc__ = f"{quantize_command.__doc__}\n{EXAMPLES}"

@@ -6,12 +6,17 @@ Which library does what (the routes that measured as working on this stack):
   reach the Paddle and Lite models only).
 - Paddle INT8 (PTQ): paddle 2.6.2's `PostTrainingQuantization` on the legacy FP32 program, in the `legacy`
   toolchain (paddle 3.3.1 can neither write a legacy program for PicoDet nor deploy its own quantized models).
+  PTQ quantizes the same layers in both formats: regular convolutions (weights per channel, input activations);
+  depthwise convolutions stay FP32 (see `onnx_int8`: they cost the most accuracy and gain the least speed).
 - QAT: paddle 3.3.1's `ImperativeQuantAware` fake-quant layers, trained by picodet's Trainer; the trained
   state dict is loaded into the same wrapper under paddle 2.6.2, which saves the Paddle INT8 program.
 - Paddle-Lite INT8: `paddle_lite_opt` on the Paddle INT8 program (legacy toolchain).
 """
 
 from __future__ import annotations
+
+# Paddle op types PTQ quantizes (`depthwise_conv2d` left out on purpose, as in onnxruntime's QDQ model)
+PTQ_OP_TYPES = ("conv2d", "mul", "matmul", "matmul_v2")
 
 # The QAT settings of PaddleDetection's picodet_s_quant.yml (without PACT), shared by training and conversion.
 QAT_SETTINGS = {

@@ -3,11 +3,13 @@
 Layout of `out_dir`:
   fp32/paddle/model.json       FP32 Paddle inference model (the latency baseline of Paddle Inference)
   fp32/onnx/model.onnx         FP32 ONNX (what onnxruntime quantizes)
-  fp32/legacy/model.pdmodel    FP32 legacy program (what paddle 2.6.2 quantizes for PTQ)
+  fp32/legacy/model.pdmodel    FP32 legacy program (what paddle 2.6.2 quantizes for PTQ; legacy toolchain)
   paddle_int8/model.pdmodel    Paddle INT8 program (Paddle's fake-quant format; Paddle Inference), + picodet.json
   onnx_int8/model.onnx         INT8 QDQ ONNX (onnxruntime, OpenVINO), metadata embedded
   openvino_int8/model.xml      the same QDQ graph as OpenVINO IR, + picodet.json
   lite_int8/model_<target>.nb  Paddle-Lite INT8 (arm to deploy, x86 to verify here), + picodet.json
+Without the legacy toolchain (offline and not installed) only the FP32 Paddle/ONNX and the ONNX/OpenVINO INT8
+models are written.
 """
 
 from __future__ import annotations
@@ -37,12 +39,9 @@ def model_job(model: Any) -> dict[str, Any]:
 
 
 def export_fp32(model: Any, name: str, class_names: list[str], out_dir: Path) -> dict[str, Path]:
-    """FP32 Paddle inference model, ONNX and legacy program of `model` under `out_dir/fp32`."""
-    import paddle
-
+    """FP32 Paddle inference model and ONNX of `model` under `out_dir/fp32` (main environment only)."""
     from ..export.onnx import export_onnx
     from ..export.paddle_inference import export_paddle
-    from ..toolchain.legacy import run_job, work_dir
 
     fp32 = out_dir / "fp32"
     model.eval()
@@ -51,7 +50,16 @@ def export_fp32(model: Any, name: str, class_names: list[str], out_dir: Path) ->
     onnx_path = fp32 / "onnx" / "model.onnx"
     onnx_path.parent.mkdir(parents=True, exist_ok=True)
     export_onnx(fp32 / "paddle", onnx_path, 13, artifact_meta(model, name, class_names, "onnx"))
-    legacy = fp32 / "legacy"
+    return {"paddle": paddle_files[0], "onnx": onnx_path}
+
+
+def export_legacy(model: Any, out_dir: Path) -> Path:
+    """The FP32 legacy program of `model` (paddle 2.6.2, legacy toolchain) -> `out_dir/fp32/legacy/model.pdmodel`."""
+    import paddle
+
+    from ..toolchain.legacy import run_job, work_dir
+
+    legacy = out_dir / "fp32" / "legacy"
     with work_dir(out_dir) as work:
         weights = work / "model.pdparams"
         paddle.save(model.state_dict(), str(weights))
@@ -60,7 +68,7 @@ def export_fp32(model: Any, name: str, class_names: list[str], out_dir: Path) ->
         legacy.mkdir(parents=True, exist_ok=True)
         for key in ("model", "params"):
             os.replace(saved[key], legacy / Path(saved[key]).name)
-    return {"paddle": paddle_files[0], "onnx": onnx_path, "legacy": legacy / "model.pdmodel"}
+    return legacy / "model.pdmodel"
 
 
 def paddle_int8_ptq(
@@ -68,6 +76,7 @@ def paddle_int8_ptq(
 ) -> dict[str, Any]:
     """PTQ of the legacy FP32 program in the legacy toolchain -> `out_dir/paddle_int8`."""
     from ..toolchain.legacy import run_job, work_dir
+    from . import PTQ_OP_TYPES
 
     with work_dir(out_dir) as work:
         np.save(work / "calib.npy", calib)
@@ -75,7 +84,7 @@ def paddle_int8_ptq(
             "action": "ptq", "model": str(legacy_model.resolve()),
             "params": str(legacy_model.with_suffix(".pdiparams").resolve()),
             "calib": str(work / "calib.npy"), "batch_size": batch_size, "algo": algo, "hist_percent": hist_percent,
-            "out": str(work / "int8"),
+            "op_types": list(PTQ_OP_TYPES), "out": str(work / "int8"),
         }  # fmt: skip
         return _keep_program(run_job(job, work, f"post-training quantization ({algo}, paddle 2.6.2)"), out_dir)
 
@@ -102,15 +111,15 @@ def int8_artifacts(
     name: str,
     class_names: list[str],
     fp32: dict[str, Path],
-    paddle_int8: Path,
+    paddle_int8: Path | None,
     calib: np.ndarray,
     out_dir: Path,
     onnx_method: tuple[str, float],
     lite_targets: list[str],
     progress: Progress,
 ) -> tuple[dict[str, Path], str]:
-    """From the Paddle INT8 program and the FP32 ONNX: the INT8 artifact of every format (main file by key), and
-    the onnxruntime calibration method actually used."""
+    """From the Paddle INT8 program (None: not made, so no Lite model either) and the FP32 ONNX: the INT8 artifact
+    of every format (main file by key), and the onnxruntime calibration method actually used."""
     from ..export.lite import optimize_program
     from ..export.openvino import export_openvino
     from .onnx_int8 import quantize_onnx
@@ -118,8 +127,10 @@ def int8_artifacts(
     def meta(fmt: str) -> dict[str, Any]:
         return artifact_meta(model, name, class_names, fmt)
 
-    write_sidecar(paddle_int8.parent, meta("paddle"))
-    files = {"paddle_int8": paddle_int8}
+    files = {}
+    if paddle_int8 is not None:
+        write_sidecar(paddle_int8.parent, meta("paddle"))
+        files["paddle_int8"] = paddle_int8
     progress("ONNX INT8 (onnxruntime quantize_static)")
     onnx_int8 = out_dir / "onnx_int8" / "model.onnx"
     files["onnx_int8"] = onnx_int8
@@ -127,7 +138,7 @@ def int8_artifacts(
     progress("OpenVINO IR of the INT8 ONNX")
     files["openvino_int8"] = export_openvino(files["onnx_int8"], out_dir / "openvino_int8" / "model.xml", False)[0]
     write_sidecar(files["openvino_int8"].parent, meta("openvino"))
-    if lite_targets:
+    if lite_targets and paddle_int8 is not None:
         progress("Paddle-Lite INT8 (paddle_lite_opt)")
         lite_dir = out_dir / "lite_int8"
         lite_dir.mkdir(parents=True, exist_ok=True)

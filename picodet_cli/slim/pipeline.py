@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import PicodetError
+from ..errors import PicodetError, ToolchainUnavailable
 
 Progress = Callable[[str], None]
 
@@ -62,36 +62,35 @@ def quantize(
     with (default `model`). Returns the report; `report["ok"]` is False when an INT8 artifact is clearly broken.
     """
     from ..io import write_json_atomic
-    from .artifacts import artifact_meta, export_fp32, int8_artifacts, paddle_int8_ptq, paddle_int8_qat
-    from .onnx_int8 import ort_method, quantized_nodes
+    from .artifacts import artifact_meta, export_fp32, int8_artifacts
+    from .onnx_int8 import layer_count, ort_method, quantized_nodes
     from .report import REPORT, measure
     from .verify import verify_int8
 
     start = time.perf_counter()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    progress("FP32 exports (Paddle inference, ONNX, legacy program)")
+    progress("FP32 exports (Paddle inference, ONNX)")
     fp32 = export_fp32(model, name, class_names, out_dir)
-    if qat_state is None:
-        progress(f"post-training quantization on {len(calib)} images ({settings.algo}, paddle 2.6.2)")
-        paddle_int8 = paddle_int8_ptq(
-            fp32["legacy"], calib, out_dir, settings.algo, settings.hist_percent, settings.batch_size
-        )
-    else:
-        progress("converting the QAT model to a Paddle INT8 program (paddle 2.6.2)")
-        paddle_int8 = paddle_int8_qat(model, qat_state, out_dir)
+    failed: dict[str, str] = {}
+    try:
+        paddle_int8 = paddle_int8_program(model, out_dir, settings, calib, qat_state, fp32, progress)
+    except ToolchainUnavailable as exc:
+        paddle_int8 = None
+        failed = {key: f"{exc.message}; {exc.hint}" for key in ("paddle_int8", "lite_int8")}
     onnx_method = (ort_method(settings.algo), settings.hist_percent * 100)
     files, ort_used = int8_artifacts(
-        model, name, class_names, fp32, paddle_int8["model"], calib, out_dir, onnx_method,
+        model, name, class_names, fp32, paddle_int8 and paddle_int8["model"], calib, out_dir, onnx_method,
         list(settings.lite_targets), progress,
     )  # fmt: skip
     progress("checking every INT8 artifact against the FP32 model")
     checks = verify_int8(model, files, artifact_meta(model, name, class_names, "onnx"), settings.threads)
-    warnings = drop_broken_lite_x86(files, checks)
+    warnings = [f"{key} not written: {why}" for key, why in failed.items()] + drop_broken_lite_x86(files, checks)
     measured = measure(
         baseline or model, {"fp32_paddle": fp32["paddle"], "fp32_onnx": fp32["onnx"], **files}, val_index,
         settings.threads, settings.latency_runs, progress,
     )  # fmt: skip
+    layers = {"onnx": quantized_nodes(files["onnx_int8"]), "total": layer_count(fp32["onnx"])}
     report = {
         "method": settings.method,
         "model": name,
@@ -105,7 +104,8 @@ def quantize(
         },
         "artifacts": {k: str(v) for k, v in files.items()},
         "fp32_artifacts": {k: str(v) for k, v in fp32.items()},
-        "quantized_layers": {"paddle": paddle_int8["quantized_layers"], "onnx": quantized_nodes(files["onnx_int8"])},
+        "quantized_layers": {"paddle": paddle_int8["quantized_layers"], **layers} if paddle_int8 else layers,
+        "failed": failed,
         "verification": checks,
         **measured,
         "warnings": warnings,
@@ -114,6 +114,30 @@ def quantize(
     }
     write_json_atomic(out_dir / REPORT, report)
     return report
+
+
+def paddle_int8_program(
+    model: Any,
+    out_dir: Path,
+    settings: QuantSettings,
+    calib: np.ndarray,
+    qat_state: Path | None,
+    fp32: dict[str, Path],
+    progress: Progress,
+) -> dict[str, Any]:
+    """The Paddle INT8 program (legacy toolchain): PTQ of the FP32 legacy program, or the QAT state converted.
+
+    Adds the legacy program to `fp32`; raises ToolchainUnavailable when the toolchain is missing and offline.
+    """
+    from .artifacts import export_legacy, paddle_int8_ptq, paddle_int8_qat
+
+    if qat_state is not None:
+        progress("converting the QAT model to a Paddle INT8 program (paddle 2.6.2)")
+        return paddle_int8_qat(model, qat_state, out_dir)
+    progress("FP32 legacy program (paddle 2.6.2)")
+    fp32["legacy"] = export_legacy(model, out_dir)
+    progress(f"post-training quantization on {len(calib)} images ({settings.algo}, paddle 2.6.2)")
+    return paddle_int8_ptq(fp32["legacy"], calib, out_dir, settings.algo, settings.hist_percent, settings.batch_size)
 
 
 LITE_X86 = "lite_int8_x86"

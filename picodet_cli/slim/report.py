@@ -68,7 +68,9 @@ def measure(
     if index is not None:
         progress(f"evaluating FP32 and INT8 on {len(index)} validation images")
         found["fp32"] = evaluate_fp32(model, index)
-        found["int8"] = {rt: evaluate_artifact(files[key], index, threads) for rt, key in EVAL_RUNTIMES.items()}
+        found["int8"] = {
+            rt: evaluate_artifact(files[key], index, threads) for rt, key in EVAL_RUNTIMES.items() if key in files
+        }
         found["drop"] = {
             rt: {m: round(100 * (found["fp32"][m] - v[m]), 2) for m in ("map", "map50")}
             for rt, v in found["int8"].items()
@@ -76,10 +78,15 @@ def measure(
     progress("timing FP32 vs INT8 per runtime")
     latency: dict[str, Any] = {}
     for rt, (fp32_key, int8_key) in LATENCY_PAIRS.items():
+        if int8_key not in files:
+            continue
         fp32_ms = latency_ms(files[fp32_key], rt, model.input_size, runs, threads)
         int8_ms = latency_ms(files[int8_key], rt, model.input_size, runs, threads)
         latency[rt] = {"fp32_ms": fp32_ms, "int8_ms": int8_ms, "speedup": fp32_ms / int8_ms}
-    latency["lite"] = {"note": "arm .nb needs an ARM device; the x86 .nb is verified, not timed (one process per run)"}
+    if any(key.startswith("lite_int8") for key in files):
+        latency["lite"] = {
+            "note": "arm .nb needs an ARM device; the x86 .nb is verified, not timed (one process per run)"
+        }
     found["latency"] = latency
     return found
 
@@ -105,7 +112,10 @@ def report_table(report: dict[str, Any]) -> Any:
             )  # fmt: skip
     sizes = report["sizes_bytes"]
     for fp32_key, int8_key in (("fp32_onnx", "onnx_int8"), ("fp32_paddle", "paddle_int8")):
-        table.add_row(f"size ({int8_key.split('_')[0]})", human_size(sizes[fp32_key]), human_size(sizes[int8_key]), "")
+        if int8_key in sizes:
+            table.add_row(
+                f"size ({int8_key.split('_')[0]})", human_size(sizes[fp32_key]), human_size(sizes[int8_key]), ""
+            )
     for key in (k for k in sizes if k.startswith("lite_int8")):
         table.add_row(f"size ({key})", "", human_size(sizes[key]), "")
     for rt, values in report["latency"].items():
@@ -114,8 +124,12 @@ def report_table(report: dict[str, Any]) -> Any:
                 f"latency ({rt})", f"{values['fp32_ms']:.2f} ms", f"{values['int8_ms']:.2f} ms",
                 f"x{values['speedup']:.2f}",
             )  # fmt: skip
-    layers = report["quantized_layers"]
-    table.add_row("quantized layers", "", ", ".join(f"{k} {v}" for k, v in layers.items()), "")
+    layers = dict(report["quantized_layers"])
+    total = layers.pop("total")
+    quantized = ", ".join(f"{k} {v}" for k, v in layers.items())
+    table.add_row("quantized layers", "", f"{quantized} (of {total})", "the others run in FP32")
+    for key, why in report.get("failed", {}).items():
+        table.add_row(key, "", "FAILED", why)
     for name, check in report["verification"].items():
         image = check["inputs"].get("image", {})
         detail = f"boxes agree {image['agreement']:.0%}, max score err {image['max_score_error']:.3f}" if image else ""

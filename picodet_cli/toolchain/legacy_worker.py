@@ -6,15 +6,18 @@ with an `action`; the worker writes `{"ok": ...}` or `{"error": "one line", "hin
 
 Actions:
 - `save`: build PicoDet from `arch` with picodet's own model code, load `state_dict` (.pdparams, safe loader,
-  strict), and write the legacy inference program `<out>/model.pdmodel` + `.pdiparams` for the deploy forward
-  (input `image` [1,3,S,S]; outputs per level sigmoid scores [1,h*w,C], then box logits [1,h*w,4*(reg_max+1)]).
+  strict), and write the legacy inference program `<out>/model.pdmodel` + `.pdiparams` of the export layer for
+  `postprocess` (`picodet_cli.export.heads`: `none` is the deploy forward, input `image` [1,3,S,S], outputs per
+  level sigmoid scores [1,h*w,C] then box logits [1,h*w,4*(reg_max+1)]; `nms` adds input `scale_factor` [1,2]).
 - `opt`: run Paddle-Lite's optimizer (`lite.Opt`, what `paddle_lite_opt` wraps) on `model`/`params` once per
   entry of `outputs` ({"target": "arm"|"x86", "fp16": bool, "path": "<stem>"}); writes `<stem>.nb`.
-- `run`: run an x86 `.nb` on `input` (a .npy) and save every output as `<out>/output_<i>.npy`. Inputs go in via
-  `resize` + `set_float_data` and outputs come back via `float_data`, the paths that are reliable in 2.13rc0.
+- `run`: run an x86 `.nb` on `inputs` (.npy paths in input order) and save every output as `<out>/output_<i>.npy`.
+  Inputs go in via `resize` + `set_float_data` and outputs come back via `float_data` (`int32_data` for int
+  outputs such as bbox_num), the paths that are reliable in 2.13rc0.
 - `ptq`: static post-training quantization of a legacy program (`model`/`params`) with paddle's own
   `PostTrainingQuantization` (what paddleslim's `quant_post_static` wraps): calibration images from `calib` (a .npy
-  [N,3,S,S], fed in batches of `batch_size`), activation `algo`, channel-wise abs-max weights, conv+BN fused first;
+  [N,3,S,S], fed in batches of `batch_size`), activation `algo`, channel-wise abs-max weights of the ops of type
+  `op_types`, conv+BN fused first;
   writes the INT8 program (Paddle's frozen fake-quant format) to `<out>/model.pdmodel` + `.pdiparams`.
 - `qat_save`: rebuild PicoDet as in `save`, wrap it with `ImperativeQuantAware` (same settings as the QAT run),
   load the fake-quant state dict `state_dict` (weights and learned scales) and save the INT8 program to `<out>`.
@@ -46,22 +49,23 @@ def _input_spec(job: dict[str, Any]) -> list[Any]:
     import paddle
 
     size = int(job["input_size"])
-    return [paddle.static.InputSpec([1, 3, size, size], "float32", "image")]
+    specs = [paddle.static.InputSpec([1, 3, size, size], "float32", "image")]
+    if job.get("postprocess") == "nms":
+        specs.append(paddle.static.InputSpec([1, 2], "float32", "scale_factor"))
+    return specs
 
 
 def save(job: dict[str, Any]) -> dict[str, Any]:
     import paddle
 
+    from picodet_cli.export.heads import build_export_layer
     from picodet_cli.hub.safe_load import load_state_dict
     from picodet_cli.models.loading import load_weights
 
-    if job["postprocess"] != "none":
-        raise ValueError(f"postprocess '{job['postprocess']}' is not supported by the Paddle-Lite export")
     model = _build(job)
     load_weights(model, load_state_dict(job["state_dict"]), strict=True, allow_class_change=False)
-    model.eval()
     prefix = Path(job["out"]) / "model"
-    paddle.jit.save(model, str(prefix), input_spec=_input_spec(job))
+    paddle.jit.save(build_export_layer(model, job["postprocess"]), str(prefix), input_spec=_input_spec(job))
     return {"model": f"{prefix}.pdmodel", "params": f"{prefix}.pdiparams"}
 
 
@@ -92,16 +96,18 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
     config = lite.MobileConfig()
     config.set_model_from_file(job["nb"])
     predictor = lite.create_paddle_predictor(config)
-    image = np.ascontiguousarray(np.load(job["input"]), dtype=np.float32)
-    tensor = predictor.get_input(0)
-    tensor.resize(list(image.shape))
-    tensor.set_float_data(image.ravel().tolist())
+    for i, path in enumerate(job["inputs"]):
+        array = np.ascontiguousarray(np.load(path), dtype=np.float32)
+        tensor = predictor.get_input(i)
+        tensor.resize(list(array.shape))
+        tensor.set_float_data(array.ravel().tolist())
     predictor.run()
     out = Path(job["out"])
     paths = []
     for i in range(len(predictor.get_output_names())):
         output = predictor.get_output(i)
-        array = np.asarray(output.float_data(), dtype=np.float32).reshape(output.shape())
+        data = output.int32_data() if output.precision() == lite.PrecisionType.INT32 else output.float_data()
+        array = np.asarray(data, dtype=np.float32).reshape(output.shape())
         paths.append(str(out / f"output_{i}.npy"))
         np.save(paths[-1], array)
     return {"outputs": paths}
@@ -164,7 +170,7 @@ def ptq(job: dict[str, Any]) -> dict[str, Any]:
         batch_nums=len(feeds),
         algo=PTQ_ALGOS[job["algo"]],
         hist_percent=float(job["hist_percent"]),
-        quantizable_op_type=list(QUANTIZABLE),
+        quantizable_op_type=list(job["op_types"]),
         weight_quantize_type="channel_wise_abs_max",
         # Paddle's frozen format: 5x faster to write than the QDQ one (which holds INT8 weights on disk), and
         # Paddle Inference and paddle_lite_opt read both

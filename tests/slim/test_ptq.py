@@ -35,11 +35,21 @@ def test_report_has_every_field(ptq_report: dict):
     assert set(on_disk["int8"]) == {"onnxruntime", "paddle"}
     assert all(set(v) == {"map", "map50"} for v in on_disk["drop"].values())
     assert on_disk["quantized_layers"]["paddle"] > 50 and on_disk["quantized_layers"]["onnx"] > 50
+    assert on_disk["failed"] == {}
     for runtime in ("onnxruntime", "openvino", "paddle"):
         assert on_disk["latency"][runtime]["fp32_ms"] > 0 and on_disk["latency"][runtime]["int8_ms"] > 0
     sizes = on_disk["sizes_bytes"]
     assert sizes["onnx_int8"] < sizes["fp32_onnx"] / 2
     assert sizes["lite_int8_arm"] > 0
+
+
+def test_both_formats_quantize_the_regular_convs_and_leave_depthwise_fp32(ptq_report: dict):
+    from picodet_cli.slim.onnx_int8 import depthwise_convs
+
+    layers = ptq_report["quantized_layers"]
+    depthwise = depthwise_convs(Path(ptq_report["fp32_artifacts"]["onnx"]))
+    assert len(depthwise) > 10
+    assert layers["paddle"] == layers["onnx"] == layers["total"] - len(depthwise)
 
 
 def test_int8_graphs_hold_quantize_ops(ptq_report: dict):
