@@ -71,12 +71,8 @@ def _emulated_row(row: BenchRow, folder: Path, emulator: Any, *args: Any) -> Ben
 
     try:
         return emulated_row(row, folder, emulator, *args)
-    except PicodetError as error:
-        return row.fail("failed", error.message, error.hint)
-    except Exception as error:  # a runtime crash must not stop the other formats
-        if os.environ.get("PICODET_DEBUG"):
-            raise
-        return row.fail("failed", f"{type(error).__name__}: {error}")
+    except Exception as error:
+        return row.fail_with(error)
 
 
 def _published(source: Any, weights: str | None) -> BenchRow | None:

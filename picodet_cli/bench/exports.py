@@ -121,10 +121,12 @@ def export_missing(
 
 
 def folder_formats(folder: Path, names: list[str]) -> dict[str, ExportedFormat]:
-    """The formats of a given export folder (nothing is exported): missing ones become failed entries."""
+    """The formats of a given export (or `picodet quantize`) folder, nothing exported: missing ones are failed."""
     found = {}
     for name in names:
         sub = folder / name
+        if not sub.is_dir():
+            sub = folder / f"{name}_int8"  # a quantize output folder
         if sub.is_dir():
             size = sum(p.stat().st_size for p in sub.rglob("*") if p.is_file() and p.name != "picodet.json") / 1e6
             found[name] = ExportedFormat(name, sub, round(size, 4), reused=True)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..errors import MissingDependency, PicodetError
+from ..errors import PicodetError
 from .rows import BenchRow
 from .timing import Latency, time_calls
 
@@ -25,6 +24,10 @@ def runtime_detect_fn(model: Any) -> Any:
     return detect
 
 
+class ArmOnly(PicodetError):
+    """An artifact that only an ARM CPU runs."""
+
+
 def _bench_lite(
     row: BenchRow, model: Any, images: list[np.ndarray], tensors: list[np.ndarray], warmup: int, runs: int
 ) -> None:
@@ -33,6 +36,8 @@ def _bench_lite(
     from ..models.postprocess import postprocess_deploy
     from .lite_host import time_lite
 
+    if "x86" not in model.artifact.path.name:
+        raise ArmOnly(f"{model.artifact.path.name} is an arm .nb: it cannot run on this x86 host")
     seconds, outputs, row.runtime_version = time_lite(model.artifact.path, tensors, warmup, runs)
     row.latency = Latency.from_seconds(seconds)
     row.threads, row.note = None, "x86 Paddle-Lite's Python API sets no thread count"
@@ -85,12 +90,8 @@ def bench_artifact(
 
             result, _ = evaluate_detector(runtime_detect_fn(model), index, model.input_size[0], batch_size=1)
             row.map, row.map50 = result.map, result.map50
-    except MissingDependency as error:
-        return row.fail("missing", error.message, error.hint)
-    except PicodetError as error:
-        return row.fail("failed", error.message, error.hint)
-    except Exception as error:  # a runtime crash must not stop the other formats
-        if os.environ.get("PICODET_DEBUG"):
-            raise
-        return row.fail("failed", f"{type(error).__name__}: {error}")
+    except ArmOnly as error:
+        return row.fail("skipped", error.message, "time it on a phone: --device arm --adb [SERIAL]")
+    except Exception as error:
+        return row.fail_with(error)
     return row

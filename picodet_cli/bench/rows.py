@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from ..errors import MissingDependency, PicodetError
 from .timing import Latency
 
 FAILED = ("failed", "missing")
@@ -42,6 +44,17 @@ class BenchRow:
     def fail(self, status: str, error: str, hint: str | None = None) -> BenchRow:
         self.status, self.error, self.hint = status, error, hint
         return self
+
+    def fail_with(self, error: Exception) -> BenchRow:
+        """This row for an error: a missing runtime, a picodet error, or any crash (which must not stop the other
+        formats; re-raised with PICODET_DEBUG=1)."""
+        if isinstance(error, MissingDependency):
+            return self.fail("missing", error.message, error.hint)
+        if isinstance(error, PicodetError):
+            return self.fail("failed", error.message, error.hint)
+        if os.environ.get("PICODET_DEBUG"):
+            raise error
+        return self.fail("failed", f"{type(error).__name__}: {error}")
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
