@@ -374,7 +374,7 @@ def test_check_reads_a_voc_list_file_without_an_image_folder(tmp_path: Path):
 @pytest.mark.parametrize(
     ("export", "problem"),
     [
-        ('formats = ["lite"]\npostprocess = "nms"', "format 'lite' cannot honour --postprocess nms"),
+        ('formats = ["ncnn"]\npostprocess = "nms"', "format 'ncnn' cannot honour --postprocess nms"),
         ('formats = ["paddle"]\nfp16 = true', "format 'paddle' cannot honour --fp16"),
     ],
 )

@@ -14,6 +14,7 @@ class ModelEMA:
         self.cycle_epochs = cycle_epochs
         self.updates = 0
         self.shadow = {k: paddle.zeros_like(v, dtype="float32") for k, v in model.state_dict().items()}
+        self._pairs: list[tuple[paddle.Tensor, paddle.Tensor]] | None = None  # (shadow, model tensor)
 
     def reset(self) -> None:
         self.updates = 0
@@ -27,10 +28,12 @@ class ModelEMA:
 
     @paddle.no_grad()
     def update(self, model: paddle.nn.Layer) -> None:
+        """shadow = decay * shadow + (1 - decay) * value, in place (the model's tensors are looked up once)."""
         self.updates += 1
-        for key, value in model.state_dict().items():
-            shadow = self.shadow[key]
-            shadow.set_value(shadow * self.decay + value.astype("float32") * (1 - self.decay))
+        if self._pairs is None:
+            self._pairs = [(self.shadow[k], v) for k, v in model.state_dict().items()]
+        for shadow, value in self._pairs:
+            shadow.scale_(self.decay).add_(value.astype("float32") * (1 - self.decay))
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """The bias-corrected averaged weights (the model that is evaluated and exported)."""

@@ -109,14 +109,18 @@ class Trainer:
             self.restore()
 
     def enable_fast_kernels(self) -> bool:
-        """picodet's C++ depthwise-conv kernel when training on a CPU (compiled on first use); else Paddle's."""
+        """On a CPU: `train.threads` math threads and picodet's C++ kernels (compiled on first use), else Paddle's."""
+        import os
+
         from .. import kernels
 
         if not paddle.get_device().startswith("cpu"):
             return False
+        threads = self.cfg.threads or max(1, (os.cpu_count() or 1) // self.world_size)
+        paddle.base.core.set_num_threads(threads)
         if kernels.needs_build():
             self.reporter.note("compiling picodet's CPU training kernels (once per machine, about 30 s)")
-        reason = kernels.enable()
+        reason = kernels.enable(threads)
         if reason:
             self.reporter.note(f"fast CPU kernels off: {reason}; training uses Paddle's kernels (slower)")
         return reason is None
