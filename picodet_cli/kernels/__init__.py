@@ -118,8 +118,3 @@ def depthwise_conv2d(x: Any, weight: Any, stride: int, padding: int) -> Any:
 def hardswish(x: Any) -> Any:
     """Paddle's hard-swish (threshold 6, scale 6, offset 3) with a vectorised gradient."""
     return _module.picodet_hardswish(x)
-
-
-def global_avg_pool(x: Any) -> Any:
-    """`adaptive_avg_pool2d(x, 1)` (NCHW float32) whose gradient is a plain broadcast."""
-    return _module.picodet_global_avg_pool(x)

@@ -200,37 +200,6 @@ std::vector<paddle::Tensor> HardswishBackward(const paddle::Tensor& x_in, const 
   return {dx};
 }
 
-// Global average pooling [N,C,H,W] -> [N,C,1,1]; its gradient spreads dy / (H*W) over each plane.
-std::vector<paddle::Tensor> GlobalPoolForward(const paddle::Tensor& x_in) {
-  PD_CHECK(x_in.is_cpu() && x_in.dtype() == paddle::DataType::FLOAT32, "picodet global pool: float32 CPU only");
-  const paddle::Tensor x = x_in.contiguous();
-  const int64_t planes = x.shape()[0] * x.shape()[1], area = x.shape()[2] * x.shape()[3];
-  auto out = paddle::empty({x.shape()[0], x.shape()[1], 1, 1}, paddle::DataType::FLOAT32, x.place());
-  const float* xd = x.data<float>();
-  float* od = out.data<float>();
-  for (int64_t plane = 0; plane < planes; ++plane) {
-    const float* src = xd + plane * area;
-    double sum = 0.0;
-    for (int64_t i = 0; i < area; ++i) sum += src[i];
-    od[plane] = static_cast<float>(sum / static_cast<double>(area));
-  }
-  return {out};
-}
-
-std::vector<paddle::Tensor> GlobalPoolBackward(const paddle::Tensor& x, const paddle::Tensor& gy_in) {
-  const paddle::Tensor gy = gy_in.contiguous();
-  const int64_t planes = x.shape()[0] * x.shape()[1], area = x.shape()[2] * x.shape()[3];
-  auto dx = paddle::empty(x.shape(), paddle::DataType::FLOAT32, x.place());
-  const float* gd = gy.data<float>();
-  float* dd = dx.data<float>();
-  for (int64_t plane = 0; plane < planes; ++plane) {
-    std::fill(dd + plane * area, dd + (plane + 1) * area, gd[plane] / static_cast<float>(area));
-  }
-  return {dx};
-}
-
-std::vector<std::vector<int64_t>> GlobalPoolShape(const std::vector<int64_t>& x) { return {{x[0], x[1], 1, 1}}; }
-
 PD_BUILD_OP(picodet_depthwise_conv)
     .Inputs({"X", "W"})
     .Outputs({"Out"})
@@ -250,14 +219,3 @@ PD_BUILD_GRAD_OP(picodet_hardswish)
     .Inputs({"X", paddle::Grad("Out")})
     .Outputs({paddle::Grad("X")})
     .SetKernelFn(PD_KERNEL(HardswishBackward));
-
-PD_BUILD_OP(picodet_global_avg_pool)
-    .Inputs({"X"})
-    .Outputs({"Out"})
-    .SetKernelFn(PD_KERNEL(GlobalPoolForward))
-    .SetInferShapeFn(PD_INFER_SHAPE(GlobalPoolShape));
-
-PD_BUILD_GRAD_OP(picodet_global_avg_pool)
-    .Inputs({"X", paddle::Grad("Out")})
-    .Outputs({paddle::Grad("X")})
-    .SetKernelFn(PD_KERNEL(GlobalPoolBackward));

@@ -171,8 +171,7 @@ class SEModule(nn.Layer):
         self.gate = get_act("hard_sigmoid", gate_slope)
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        # training on a CPU: picodet's pooling (same values), whose gradient is much faster than Paddle's
-        w = kernels.global_avg_pool(x) if self.training and kernels.active() else F.adaptive_avg_pool2d(x, 1)
+        w = F.adaptive_avg_pool2d(x, 1)
         w = self.gate(self.conv2(F.relu(self.conv1(w))))
         return x * w
 
