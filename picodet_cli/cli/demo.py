@@ -40,10 +40,14 @@ def demo_command(
         console.print(f"{key:12} {summary[key] or '-'}", markup=False)
     failed = [o.name for o in result.outcomes if o.status == "failed"]
     if failed:
-        err_console.print(
-            f"[yellow]note:[/] {', '.join(failed)} did not complete (see above); offline, the converter toolchains"
-            " that Paddle-Lite and Paddle INT8 need cannot be installed: `picodet toolchain install legacy` once online"
+        offline = any("PICODET_OFFLINE" in (o.error or "") for o in result.outcomes if o.status == "failed")
+        why = (
+            "; offline, the converter toolchains that Paddle-Lite and Paddle INT8 need cannot be installed: "
+            "`picodet toolchain install legacy` once online"
+            if offline
+            else ""
         )
+        err_console.print(f"[yellow]note:[/] {', '.join(failed)} did not complete (see above){why}")
     if {"train", "eval"} & set(failed):
         raise typer.Exit(1)
 

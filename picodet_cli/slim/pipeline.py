@@ -84,7 +84,8 @@ def quantize(
         list(settings.lite_targets), progress,
     )  # fmt: skip
     progress("checking every INT8 artifact against the FP32 model")
-    checks = verify_int8(model, files, artifact_meta(model, name, class_names, "onnx"), settings.threads)
+    sample = calib[:1] if calib is not None and len(calib) else None
+    checks = verify_int8(model, files, artifact_meta(model, name, class_names, "onnx"), settings.threads, sample)
     warnings = [f"{key} not written: {why}" for key, why in failed.items()] + drop_broken_lite_x86(files, checks)
     measured = measure(
         baseline or model, {"fp32_paddle": fp32["paddle"], "fp32_onnx": fp32["onnx"], **files}, val_index,
