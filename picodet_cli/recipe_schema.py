@@ -130,7 +130,7 @@ class TrainSection:
     log_interval: int = field(default=20, metadata=rules("log every this many iterations", ge=1))
     workers: int = field(default=4, metadata=rules("data-loading worker processes; 0 = load in the main process", ge=0))
     threads: int = field(
-        default=1, metadata=rules("CPU math threads per training process; 0 = the CPU cores / devices", ge=0)
+        default=0, metadata=rules("CPU math threads per training process; 0 = the CPU cores / devices", ge=0)
     )
     seed: int = field(default=0, metadata=rules("random seed", ge=0))
     devices: int = field(default=1, metadata=rules("data-parallel processes (GPUs, or CPU processes with gloo)", ge=1))

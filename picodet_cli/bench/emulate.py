@@ -17,6 +17,7 @@ import signal
 import subprocess
 import tempfile
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -101,28 +102,20 @@ def _failure(proc: subprocess.CompletedProcess) -> str:
 
 def judge(fmt: Format, meta: dict[str, Any], feeds: dict, reference: dict, outputs: dict) -> Verification:
     """Verification of emulated `outputs` against `reference` (both {feed name: [arrays]}), see module doc."""
-    from ..export.verify import MATCH_IOU, Verification, box_agreement, compare_outputs, detections
+    from ..export.verify import MATCH_IOU, Verification, judge_input
 
     fp16 = bool(meta["fp16"])
     need = EMULATED_FP16["box_agreement"] if fp16 else fmt.box_agreement
     iou = EMULATED_FP16["box_iou"] if fp16 else MATCH_IOU
+    extra = partial(_fp16_failures, meta["outputs"]) if fp16 else None
     result = Verification(ok=True)
     if fp16:
         result.note = f"emulated FP16 kernels judged statistically (mean errors, top-100 boxes): {EMULATED_FP16}"
     for key, feed in feeds.items():
-        report, failures = compare_outputs(fmt, meta, reference[key], outputs[key])
-        if fp16 and not failures:
-            failures = _fp16_failures(meta["outputs"], reference[key], outputs[key], report)
-        entry: dict[str, Any] = {"outputs": report}
-        if not failures:
-            scale = feed.get("scale_factor", np.ones((1, 2), np.float32))
-            ref_rows, got_rows = detections(reference[key], meta, scale), detections(outputs[key], meta, scale)
-            agreement = box_agreement(ref_rows, got_rows, iou)
-            entry.update(boxes=len(ref_rows), agreement=agreement, agreement_limit=need, iou=iou)
-            if agreement < need:
-                failures.append(f"boxes diverged on the {key} input: {agreement:.1%} agree < {need:.1%}")
-        result.inputs[key] = entry
-        result.failures += [f"{f} ({key} input)" if "input" not in f else f for f in failures]
+        result.inputs[key], failures = judge_input(
+            fmt, meta, key, feed, reference[key], outputs[key], need, iou=iou, extra_failures=extra, record_iou=True
+        )
+        result.failures += failures
     result.ok = not result.failures
     return result
 

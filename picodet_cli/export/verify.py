@@ -13,6 +13,7 @@ score within the format's tolerance, and a box whose fate such a near-tie decide
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -208,17 +209,46 @@ def verify_artifact(
     ties = agreement_ties(fmt, meta)
     result = Verification(ok=True)
     for key, feed in feeds.items():
-        got = runtime.run(feed)
-        outputs, failures = compare_outputs(fmt, meta, reference[key], got)
-        scale = feed.get("scale_factor", np.ones((1, 2), np.float32))
-        entry: dict[str, Any] = {"outputs": outputs}
-        if not failures:
-            ref_rows, got_rows = detections(reference[key], meta, scale), detections(got, meta, scale)
-            agreement = box_agreement(ref_rows, got_rows, ties=ties)
-            entry.update(boxes=len(ref_rows), agreement=agreement, agreement_limit=need)
-            if agreement < need:
-                failures.append(f"boxes diverged on the {key} input: {agreement:.1%} agree < {need:.1%}")
-        result.inputs[key] = entry
-        result.failures += [f"{f} ({key} input)" if "input" not in f else f for f in failures]
+        result.inputs[key], failures = judge_input(
+            fmt, meta, key, feed, reference[key], runtime.run(feed), need, ties=ties
+        )
+        result.failures += failures
     result.ok = not result.failures
     return result
+
+
+def judge_input(
+    fmt: Format,
+    meta: dict[str, Any],
+    key: str,
+    feed: dict[str, np.ndarray],
+    reference: list[np.ndarray],
+    got: list[np.ndarray],
+    need: float,
+    *,
+    iou: float = MATCH_IOU,
+    ties: TieTolerance | None = None,
+    extra_failures: Callable[[list[np.ndarray], list[np.ndarray], dict[str, Any]], list[str]] | None = None,
+    record_iou: bool = False,
+) -> tuple[dict[str, Any], list[str]]:
+    """(report entry, failure lines) of outputs `got` against `reference` on the `key` input `feed`.
+
+    The outputs are compared (`compare_outputs`); when that passes, `extra_failures(reference, got, report)`
+    may add failures (and numbers to the per-output report); when nothing failed, the detections must agree
+    (`box_agreement` with `iou` and `ties`) on at least `need` of the boxes. The entry records the box count,
+    agreement and limit (and `iou` when `record_iou`); failure lines name the input.
+    """
+    report, failures = compare_outputs(fmt, meta, reference, got)
+    if extra_failures is not None and not failures:
+        failures = extra_failures(reference, got, report)
+    entry: dict[str, Any] = {"outputs": report}
+    if not failures:
+        scale = feed.get("scale_factor", np.ones((1, 2), np.float32))
+        ref_rows, got_rows = detections(reference, meta, scale), detections(got, meta, scale)
+        agreement = box_agreement(ref_rows, got_rows, iou, ties)
+        entry.update(boxes=len(ref_rows), agreement=agreement, agreement_limit=need)
+        if record_iou:
+            entry["iou"] = iou
+        if agreement < need:
+            failures.append(f"boxes diverged on the {key} input: {agreement:.1%} agree < {need:.1%}")
+    return entry, [f"{f} ({key} input)" if "input" not in f else f for f in failures]

@@ -95,13 +95,20 @@ WRITERS: dict[str, Callable[[Path, Path, str], tuple[Path, str | None]]] = {
 
 
 def _reference(quant_dir: Path, input_size: int) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-    """(feeds, FP32 outputs per feed, metadata) from the folder's FP32 ONNX run by onnxruntime."""
+    """(feeds, FP32 outputs per feed, metadata) from the folder's FP32 ONNX run by onnxruntime.
+
+    The feeds are export verification's plus the calibration image the quantize run kept, when it did.
+    """
+    import numpy as np
+
     from ..export.verify import verification_inputs
     from ..runtimes.model import RuntimeModel
     from ..runtimes.registry import runtime_class
+    from .verify import CALIB_SAMPLE, with_sample
 
     fp32 = quant_dir / "fp32" / "onnx" / "model.onnx"
-    feeds = verification_inputs(input_size, "none")
+    kept = quant_dir / CALIB_SAMPLE
+    feeds = with_sample(verification_inputs(input_size, "none"), np.load(kept) if kept.is_file() else None)
     runtime = runtime_class("onnxruntime")()
     runtime.load(fp32, threads=2)
     reference = {key: list(runtime.run(feed)) for key, feed in feeds.items()}
@@ -120,7 +127,7 @@ def export_quantized(
     from ..export.formats import DEFAULT_OPSET, get_format
     from ..export.pipeline import ExportOptions, FormatResult
     from ..export.report import build_report, write_report
-    from .verify import check_artifact
+    from .verify import check_artifact, judged_input
 
     quant = json.loads((quant_dir / REPORT).read_text(encoding="utf-8"))
     names, target = _formats(to), target or "arm"
@@ -140,7 +147,7 @@ def export_quantized(
                 result.status = "unverified"
                 result.note = "arm .nb: runs on ARM devices only" if runtime is None else "not verified (--no-verify)"
             else:
-                check = check_artifact(path, runtime, meta, feeds, reference, threads=2)
+                check = check_artifact(path, runtime, meta, feeds, reference, 2, judged_input(feeds))
                 result.verification = check
                 result.status = "ok" if check["ok"] else "failed"
                 result.error = "; ".join(check["failures"]) or None

@@ -61,11 +61,11 @@ def quantize(
     carries) converts the trained scales. `baseline` is the FP32 model whose accuracy the report compares
     with (default `model`). Returns the report; `report["ok"]` is False when an INT8 artifact is clearly broken.
     """
-    from ..io import write_json_atomic
+    from ..io import atomic_write, write_json_atomic
     from .artifacts import artifact_meta, export_fp32, int8_artifacts
     from .onnx_int8 import layer_count, ort_method, quantized_nodes
     from .report import REPORT, measure
-    from .verify import verify_int8
+    from .verify import CALIB_SAMPLE, verify_int8
 
     start = time.perf_counter()
     out_dir = Path(out_dir)
@@ -85,6 +85,9 @@ def quantize(
     )  # fmt: skip
     progress("checking every INT8 artifact against the FP32 model")
     sample = calib[:1] if calib is not None and len(calib) else None
+    if sample is not None:  # `picodet export QUANT_DIR` judges the INT8 models on it again
+        with atomic_write(out_dir / CALIB_SAMPLE) as handle:
+            np.save(handle, np.ascontiguousarray(sample, np.float32), allow_pickle=False)
     checks = verify_int8(model, files, artifact_meta(model, name, class_names, "onnx"), settings.threads, sample)
     warnings = [f"{key} not written: {why}" for key, why in failed.items()] + drop_broken_lite_x86(files, checks)
     measured = measure(

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+CALIB_SAMPLE = "calib_sample.npy"  # the judged calibration image, kept in the quantize folder
 SCORE_LIMIT = 0.5
 AGREEMENT_LIMIT = 0.1
 # artifact key -> runtime that runs it (OpenVINO also runs the QDQ ONNX directly)
@@ -39,16 +40,26 @@ def verify_int8(
     """
     from ..export.verify import reference_outputs, verification_inputs
 
-    feeds = verification_inputs(fp32_model.input_size, "none")
-    if sample is not None:
-        feeds["sample"] = {"image": np.ascontiguousarray(sample[:1], np.float32)}
+    feeds = with_sample(verification_inputs(fp32_model.input_size, "none"), sample)
     reference = reference_outputs(fp32_model, feeds)
-    judged = "sample" if sample is not None else "image"
+    judged = judged_input(feeds)
     checks = {}
     for key, path in artifacts.items():
         for runtime in RUNTIMES.get(key, ()):
             checks[f"{key}/{runtime}"] = check_artifact(path, runtime, meta, feeds, reference, threads, judged)
     return checks
+
+
+def with_sample(feeds: dict[str, dict[str, np.ndarray]], sample: np.ndarray | None) -> dict:
+    """`feeds` plus the calibration image `sample` ([1,3,H,W]) as the `sample` input, when there is one."""
+    if sample is None:
+        return feeds
+    return feeds | {"sample": {"image": np.ascontiguousarray(sample[:1], np.float32)}}
+
+
+def judged_input(feeds: dict[str, dict[str, np.ndarray]]) -> str:
+    """The input whose box agreement decides: the calibration sample when present, else the photo."""
+    return "sample" if "sample" in feeds else "image"
 
 
 def check_artifact(

@@ -6,7 +6,7 @@ aarch64 Python 3.11 userland extracted from Debian bookworm arm64 packages, plus
 wheels, installed by the host's pip with `--platform`). Nothing needs root, binfmt_misc or apt: processes
 run as `qemu-aarch64-static -L root -cpu CPU root/usr/bin/python3.11 ...` (see `python_command`).
 
-Provisioning follows envs.py: file lock, build in a temporary folder beside the target, log in
+Provisioning is envs.provision's transaction: file lock, build in a temporary folder beside the target, log in
 `<root>/arm-emulator.log`, smoke check under emulation, stamp written last, rename into place;
 `PICODET_OFFLINE=1` refuses to download. The CPU model is `$PICODET_EMULATE_CPU` or neoverse-n1 (ARMv8.2
 with FP16 arithmetic, so ncnn/MNN take their FP16 kernels; cortex-a72 has none).
@@ -19,13 +19,11 @@ import os
 import platform
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from ..errors import PicodetError, ToolchainUnavailable
-from ..io import file_lock, write_json_atomic
-from ..settings import get_settings
+from ..errors import PicodetError
+from ..io import file_lock
 from . import debian, envs
 
 NAME = "arm-emulator"
@@ -174,9 +172,9 @@ def _build(tmp: Path, log: Path, report: envs.Reporter) -> dict:
     pip += ["--only-binary=:all:", "--target", str(site), "--python-version", PYTHON, "--implementation", "cp"]
     pip += [arg for tag in PLATFORMS for arg in ("--platform", tag)]
     pip += [arg for abi in ("cp311", "abi3", "none") for arg in ("--abi", abi)]
-    envs._run_logged([*pip, *WHEELS], log, "pip install of the aarch64 wheels")
+    envs.run_logged([*pip, *WHEELS], log, "pip install of the aarch64 wheels")
     report(f"smoke check under qemu ({DEFAULT_CPU})")
-    envs._run_logged(python_command(tmp, ["-c", SMOKE], DEFAULT_CPU, []), log, "the arm-emulator smoke check")
+    envs.run_logged(python_command(tmp, ["-c", SMOKE], DEFAULT_CPU, []), log, "the arm-emulator smoke check")
     return {
         "name": NAME,
         "mirror": base,
@@ -189,33 +187,12 @@ def _build(tmp: Path, log: Path, report: envs.Reporter) -> dict:
 def install(force: bool = False, report: envs.Reporter | None = None) -> Path:
     """Provision the toolchain (no-op when installed, unless `force`); returns its folder."""
     check_host()
-    report = report or envs._stderr_report
-    root, target = envs.toolchains_root(), folder()
-    root.mkdir(parents=True, exist_ok=True)
-    with file_lock(root / f".{NAME}.lock"):
-        if status() == "installed" and not force:
-            return target
-        if get_settings().offline:
-            raise ToolchainUnavailable(
-                f"the '{NAME}' toolchain is {status()} and PICODET_OFFLINE=1 forbids downloading it",
-                f"run `picodet toolchain install {NAME}` once while online",
-            )
-        for stale in [*root.glob(f".{NAME}.*.tmp"), *root.glob(f".{NAME}.*.trash")]:
-            shutil.rmtree(stale, ignore_errors=True)  # left by a killed build (the lock says none is running)
-        log = log_path()
-        report(f"creating the '{NAME}' toolchain in {target} (log: {log})")
-        log.write_text(f"# picodet toolchain '{NAME}' install log\n", encoding="utf-8")
-        tmp = Path(tempfile.mkdtemp(prefix=f".{NAME}.", suffix=".tmp", dir=root))
-        tmp.chmod(0o755)
-        try:
-            stamp = _build(tmp, log, report)
-            write_json_atomic(tmp / envs.STAMP, stamp)
-            envs._remove(target)
-            os.replace(tmp, target)
-        finally:
-            envs._remove(tmp)
-    report(f"'{NAME}' installed in {target}")
-    return target
+    report = report or envs.stderr_report
+    log = log_path()
+    # nothing to look up before the build starts: the builder just hands over `_build`
+    return envs.provision(
+        NAME, folder(), log, status, lambda: lambda tmp: _build(tmp, log, report), force=force, report=report
+    )
 
 
 def ensure(report: envs.Reporter | None = None) -> Path:
@@ -227,6 +204,6 @@ def remove() -> bool:
     """Delete the toolchain; False when it was not there."""
     with file_lock(envs.toolchains_root() / f".{NAME}.lock"):
         existed = folder().exists()
-        envs._remove(folder())
+        envs.remove_tree(folder())
         log_path().unlink(missing_ok=True)
     return existed

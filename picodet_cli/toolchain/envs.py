@@ -181,10 +181,10 @@ def find_python(version: str) -> Path:
 def _pip(python: Path, step: PipStep, log: Path) -> None:
     cmd = [str(python), "-m", "pip", "install", "--no-input", "--disable-pip-version-check"]
     cmd += ["--no-deps"] if step.no_deps else []
-    _run_logged([*cmd, *step.requirements], log, "pip install " + " ".join(step.requirements))
+    run_logged([*cmd, *step.requirements], log, "pip install " + " ".join(step.requirements))
 
 
-def _run_logged(cmd: list[str], log: Path, what: str) -> None:
+def run_logged(cmd: list[str], log: Path, what: str) -> None:
     with open(log, "a", encoding="utf-8") as handle:
         handle.write(f"\n$ {' '.join(cmd)}\n")
         handle.flush()
@@ -206,62 +206,88 @@ def _repoint_scripts(venv: Path, old: Path, new: Path) -> None:
             script.write_bytes(data.replace(str(old).encode(), str(new).encode()))
 
 
-def _build(spec: ToolchainSpec, base: Path, tmp: Path, target: Path, log: Path, report: Reporter) -> None:
+def _build(spec: ToolchainSpec, base: Path, tmp: Path, target: Path, log: Path, report: Reporter) -> dict:
+    """Fill `tmp` with the venv; returns the stamp."""
     report(f"creating a Python {spec.python} venv from {base}")
-    _run_logged([str(base), "-m", "venv", str(tmp)], log, f"python{spec.python} -m venv")
+    run_logged([str(base), "-m", "venv", str(tmp)], log, f"python{spec.python} -m venv")
     python = venv_python(tmp)
     for step in spec.steps:
         report("pip install " + " ".join(step.requirements))
         _pip(python, step, log)
     report("smoke check")
-    _run_logged([str(python), "-c", spec.smoke], log, f"the {spec.name} toolchain smoke check")
+    run_logged([str(python), "-c", spec.smoke], log, f"the {spec.name} toolchain smoke check")
     _repoint_scripts(tmp, tmp, target)
-    stamp = {
+    return {
         "name": spec.name,
         "python": spec.python,
         "base_python": str(base),
         "requirements": spec.requirements,
         "installed_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    write_json_atomic(tmp / STAMP, stamp)
 
 
-def _stderr_report(message: str) -> None:
+def stderr_report(message: str) -> None:
     sys.stderr.write(f"toolchain: {message}\n")
     sys.stderr.flush()
+
+
+def provision(
+    name: str,
+    target: Path,
+    log: Path,
+    state: Callable[[], str],
+    builder: Callable[[], Callable[[Path], dict]],
+    *,
+    force: bool = False,
+    report: Reporter = stderr_report,
+    log_kind: str = "log",
+) -> Path:
+    """Provision toolchain `name` into `target` as one transaction (see the module docstring); returns `target`.
+
+    Under the lock `<root>/.<target name>.lock` (root: `target`'s parent): nothing is done when `state()` is
+    'installed' (unless `force`); offline it is an error; folders left by killed builds are removed. Then
+    `builder()` (which may still refuse, before anything is written) gives the function that fills a temporary
+    folder beside `target` and returns the stamp; `log` is started, the stamp written last and the folder
+    renamed into place. A failure leaves neither the temporary folder nor a half-built `target`.
+    """
+    root = target.parent
+    root.mkdir(parents=True, exist_ok=True)
+    with file_lock(root / f".{target.name}.lock"):
+        if state() == "installed" and not force:
+            return target
+        if get_settings().offline:
+            raise ToolchainUnavailable(
+                f"the '{name}' toolchain is {state()} and PICODET_OFFLINE=1 forbids downloading it",
+                f"run `picodet toolchain install {name}` once while online",
+            )
+        for stale in [*root.glob(f".{target.name}.*.tmp"), *root.glob(f".{target.name}.*.trash")]:
+            shutil.rmtree(stale, ignore_errors=True)  # left by a killed build (the lock says none is running)
+        build = builder()
+        report(f"creating the '{name}' toolchain in {target} ({log_kind}: {log})")
+        log.write_text(f"# picodet toolchain '{name}' install log\n", encoding="utf-8")
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=root))
+        tmp.chmod(0o755)
+        try:
+            write_json_atomic(tmp / STAMP, build(tmp))
+            remove_tree(target)
+            os.replace(tmp, target)
+        finally:
+            remove_tree(tmp)
+    report(f"'{name}' installed in {target}")
+    return target
 
 
 def install(name: str, force: bool = False, report: Reporter | None = None) -> Path:
     """Provision toolchain `name` (no-op when installed, unless `force`); returns its folder."""
     spec = get_spec(name)
-    report = report or _stderr_report
-    root = toolchains_root()
-    target = toolchain_dir(spec)
-    root.mkdir(parents=True, exist_ok=True)
-    with file_lock(root / f".{spec.folder}.lock"):
-        if status(spec) == "installed" and not force:
-            return target
-        if get_settings().offline:
-            raise ToolchainUnavailable(
-                f"the '{name}' toolchain is {status(spec)} and PICODET_OFFLINE=1 forbids downloading it",
-                f"run `picodet toolchain install {name}` once while online",
-            )
-        for stale in [*root.glob(f".{spec.folder}.*.tmp"), *root.glob(f".{spec.folder}.*.trash")]:
-            shutil.rmtree(stale, ignore_errors=True)  # left by a killed build (the lock says none is running)
+    report = report or stderr_report
+    target, log = toolchain_dir(spec), log_path(spec)
+
+    def builder() -> Callable[[Path], dict]:
         base = find_python(spec.python)
-        log = log_path(spec)
-        report(f"creating the '{name}' toolchain in {target} (pip log: {log})")
-        log.write_text(f"# picodet toolchain '{name}' install log\n", encoding="utf-8")
-        tmp = Path(tempfile.mkdtemp(prefix=f".{spec.folder}.", suffix=".tmp", dir=root))
-        tmp.chmod(0o755)
-        try:
-            _build(spec, base, tmp, target, log, report)
-            _remove(target)
-            os.replace(tmp, target)
-        finally:
-            _remove(tmp)
-    report(f"'{name}' installed in {target}")
-    return target
+        return lambda tmp: _build(spec, base, tmp, target, log, report)
+
+    return provision(name, target, log, lambda: status(spec), builder, force=force, report=report, log_kind="pip log")
 
 
 def ensure(name: str, report: Reporter | None = None) -> Path:
@@ -278,12 +304,12 @@ def remove(name: str) -> bool:
     target = toolchain_dir(spec)
     with file_lock(toolchains_root() / f".{spec.folder}.lock"):
         existed = target.exists()
-        _remove(target)
+        remove_tree(target)
         log_path(spec).unlink(missing_ok=True)
     return existed
 
 
-def _remove(path: Path) -> None:
+def remove_tree(path: Path) -> None:
     """Delete a folder: first renamed aside so that a half-deleted tree never looks installed."""
     if not path.exists():
         return

@@ -33,6 +33,18 @@ def test_every_int8_format_is_exported_and_checked(exported: dict):
     assert (out / "openvino" / "model.xml").is_file() and (out / "openvino" / "picodet.json").is_file()
 
 
+def test_int8_models_are_judged_on_the_kept_calibration_image(ptq_report: dict, exported: dict):
+    import numpy as np
+
+    from picodet_cli.slim.verify import CALIB_SAMPLE
+
+    sample = np.load(Path(ptq_report["out_dir"]) / CALIB_SAMPLE)
+    assert sample.shape == (1, 3, 128, 128) and sample.dtype == np.float32
+    for name in ("onnx", "openvino", "paddle"):
+        judged = exported["formats"][name]["verification"]["inputs"]["sample"]
+        assert 0.0 <= judged["agreement"] <= 1.0 and judged["max_score_error"] < 0.5
+
+
 def test_the_export_folder_opens_like_any_other(exported: dict):
     from picodet_cli.runtimes.model import RuntimeModel
 
