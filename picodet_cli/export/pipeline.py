@@ -1,7 +1,9 @@
 """One export run: Paddle inference -> ONNX -> simplified ONNX -> ncnn / MNN / OpenVINO, Lite from its toolchain.
 
-Each step reuses the previous artifact in the same export folder; every format is verified (unless
-disabled) and a failing format never stops the others.
+Each step reuses the previous artifact in the same export folder; the ONNX step converts its own Paddle
+program when the layout pass (export/layout.py) pads the network, which the Paddle artifact is not (oneDNN
+and MNN measured slower with it, onnxruntime faster). Every format is verified (unless disabled) against
+the unpadded model, and a failing format never stops the others.
 """
 
 from __future__ import annotations
@@ -52,7 +54,8 @@ class Context:
     """State shared by the steps of one run."""
 
     model: Any
-    layer: Any
+    layer: Any  # the export layer: the Paddle artifact and the reference outputs
+    onnx_layer: Any  # the same after the layout pass (export/layout.py): what the ONNX-based formats come from
     model_name: str
     class_names: list[str]
     options: ExportOptions
@@ -73,12 +76,17 @@ def _paddle(ctx: Context) -> list[Path]:
 
 
 def _onnx(ctx: Context) -> list[Path]:
+    """From the Paddle artifact, or, when the layout pass changed the network, from its own Paddle program."""
     from .onnx import export_onnx
+    from .paddle_inference import export_paddle
 
-    paddle_dir = _needed(ctx, "paddle")[0].parent
     out = ctx.options.out_dir / "onnx" / "model.onnx"
     out.parent.mkdir(parents=True, exist_ok=True)
-    return [export_onnx(paddle_dir, out, ctx.options.opset, ctx.meta("onnx"))]
+    if ctx.onnx_layer is ctx.layer:
+        return [export_onnx(_needed(ctx, "paddle")[0].parent, out, ctx.options.opset, ctx.meta("onnx"))]
+    with tempfile.TemporaryDirectory(prefix="picodet-onnx-src-") as tmp:
+        export_paddle(ctx.onnx_layer, Path(tmp), ctx.model.input_size, ctx.options.postprocess)
+        return [export_onnx(Path(tmp), out, ctx.options.opset, ctx.meta("onnx"))]
 
 
 def _ncnn(ctx: Context) -> list[Path]:
@@ -129,7 +137,7 @@ def _lite(ctx: Context) -> list[Path]:
 STEPS: dict[str, Callable[[Context], list[Path]]] = {
     "paddle": _paddle, "onnx": _onnx, "ncnn": _ncnn, "mnn": _mnn, "openvino": _openvino, "lite": _lite,
 }  # fmt: skip
-DEPENDS = {"onnx": "paddle"} | {f.name: "onnx" for f in FORMATS if f.needs_onnx and f.name != "onnx"}
+DEPENDS = {f.name: "onnx" for f in FORMATS if f.needs_onnx and f.name != "onnx"}
 
 
 def _needed(ctx: Context, step: str) -> list[Path]:
@@ -170,10 +178,14 @@ def run_export(
     """Export `model` (a PicoDet layer) to every format in `options`; never raises for one failing format."""
     from ..runtimes.registry import runtime_class
     from .heads import build_export_layer
+    from .layout import pad_channels
     from .verify import reference_outputs, verification_inputs, verify_artifact
 
     model.eval()
-    ctx = Context(model, build_export_layer(model, options.postprocess), model_name, class_names, options)
+    padded = pad_channels(model)
+    layer = build_export_layer(model, options.postprocess)
+    onnx_layer = layer if padded is model else build_export_layer(padded, options.postprocess)
+    ctx = Context(model, layer, onnx_layer, model_name, class_names, options)
     options.out_dir.mkdir(parents=True, exist_ok=True)
     feeds = reference = None
     results = []

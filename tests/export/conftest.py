@@ -58,6 +58,6 @@ def golden_model(shared_dir: Path):
 
 @pytest.fixture(scope="session")
 def golden_fp16_export(golden_model, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, FormatResult]]:
-    """The golden model as FP16 ncnn / MNN / OpenVINO (the FP32 ONNX in between is kept in onnx/)."""
+    """The golden model as FP32 Paddle and FP16 ncnn / MNN / OpenVINO (the FP32 ONNX in between is kept in onnx/)."""
     out = tmp_path_factory.mktemp("export") / "golden-fp16"
-    return out, export(golden_model, out, ["ncnn", "mnn", "openvino"], fp16=True)
+    return out, export(golden_model, out, ["paddle", "ncnn", "mnn", "openvino"], fp16=True)
