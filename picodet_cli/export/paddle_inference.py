@@ -2,8 +2,20 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
+
+
+def onednn_variant(model: Any) -> Any:
+    """A copy of `model` whose neck upsamples by reshape + expand (same values): with no interpolation op in the
+    program, Paddle Inference runs every op on oneDNN (paddle 3.3.1's oneDNN interpolation fails). Not for
+    `--postprocess nms` programs: with every op on oneDNN, 3.3.1's NMS returns no boxes."""
+    from ..models.neck import repeat_upsample_to
+
+    variant = copy.deepcopy(model)
+    variant.neck.upsample = repeat_upsample_to
+    return variant
 
 
 def export_paddle(layer: Any, out_dir: Path, input_size: int, postprocess: str) -> list[Path]:

@@ -1,9 +1,10 @@
 """One export run: Paddle inference -> ONNX -> simplified ONNX -> ncnn / MNN / OpenVINO, Lite from its toolchain.
 
-Each step reuses the previous artifact in the same export folder; the ONNX step converts its own Paddle
-program when the layout pass (export/layout.py) pads the network, which the Paddle artifact is not (oneDNN
-and MNN measured slower with it, onnxruntime faster). Every format is verified (unless disabled) against
-the unpadded model, and a failing format never stops the others.
+The Paddle artifact and the ONNX step each trace their own variant of the network, tuned for their runtimes:
+upsampling without an interpolation op for Paddle Inference (oneDNN), channels padded to the SIMD width for
+the ONNX-based formats (export/layout.py; oneDNN and MNN measured slower with it, onnxruntime faster).
+ncnn / MNN / OpenVINO reuse the ONNX file. Every format is verified (unless disabled) against the plain
+model, and a failing format never stops the others.
 """
 
 from __future__ import annotations
@@ -54,8 +55,9 @@ class Context:
     """State shared by the steps of one run."""
 
     model: Any
-    layer: Any  # the export layer: the Paddle artifact and the reference outputs
-    onnx_layer: Any  # the same after the layout pass (export/layout.py): what the ONNX-based formats come from
+    layer: Any  # the export layer: the reference outputs
+    paddle_layer: Any  # its variant for Paddle Inference (paddle_inference.onednn_variant)
+    onnx_layer: Any  # its variant for the ONNX-based formats (layout.pad_channels)
     model_name: str
     class_names: list[str]
     options: ExportOptions
@@ -71,19 +73,17 @@ def _paddle(ctx: Context) -> list[Path]:
     from .paddle_inference import export_paddle
 
     out = ctx.options.out_dir / "paddle"
-    files = export_paddle(ctx.layer, out, ctx.model.input_size, ctx.options.postprocess)
+    files = export_paddle(ctx.paddle_layer, out, ctx.model.input_size, ctx.options.postprocess)
     return [*files, write_sidecar(out, ctx.meta("paddle"))]
 
 
 def _onnx(ctx: Context) -> list[Path]:
-    """From the Paddle artifact, or, when the layout pass changed the network, from its own Paddle program."""
+    """From a Paddle program of its own variant of the network (the Paddle artifact's is tuned for oneDNN)."""
     from .onnx import export_onnx
     from .paddle_inference import export_paddle
 
     out = ctx.options.out_dir / "onnx" / "model.onnx"
     out.parent.mkdir(parents=True, exist_ok=True)
-    if ctx.onnx_layer is ctx.layer:
-        return [export_onnx(_needed(ctx, "paddle")[0].parent, out, ctx.options.opset, ctx.meta("onnx"))]
     with tempfile.TemporaryDirectory(prefix="picodet-onnx-src-") as tmp:
         export_paddle(ctx.onnx_layer, Path(tmp), ctx.model.input_size, ctx.options.postprocess)
         return [export_onnx(Path(tmp), out, ctx.options.opset, ctx.meta("onnx"))]
@@ -179,13 +179,13 @@ def run_export(
     from ..runtimes.registry import runtime_class
     from .heads import build_export_layer
     from .layout import pad_channels
+    from .paddle_inference import onednn_variant
     from .verify import reference_outputs, verification_inputs, verify_artifact
 
     model.eval()
-    padded = pad_channels(model)
-    layer = build_export_layer(model, options.postprocess)
-    onnx_layer = layer if padded is model else build_export_layer(padded, options.postprocess)
-    ctx = Context(model, layer, onnx_layer, model_name, class_names, options)
+    variants = (model, onednn_variant(model) if options.postprocess != "nms" else model, pad_channels(model))
+    layer, paddle_layer, onnx_layer = (build_export_layer(v, options.postprocess) for v in variants)
+    ctx = Context(model, layer, paddle_layer, onnx_layer, model_name, class_names, options)
     options.out_dir.mkdir(parents=True, exist_ok=True)
     feeds = reference = None
     results = []

@@ -171,7 +171,8 @@ def compare_outputs(
             continue
         err = np.abs(g.astype(np.float64) - r)
         scale = float(np.abs(r).max()) if r.size else 0.0
-        entry.update(max_abs=float(err.max()) if err.size else 0.0, max_rel=float(err.max() / max(scale, 1e-12)))
+        max_abs = float(err.max()) if err.size else 0.0
+        entry.update(max_abs=max_abs, max_rel=max_abs / max(scale, 1e-12))
         if fp16 or meta["postprocess"] == "nms":
             continue  # FP16 and NMS outputs are judged by box agreement only
         is_score = name.startswith("scores")

@@ -71,9 +71,19 @@ class ChannelT(nn.Layer):
         return [self.convs[i](feat) for i, feat in enumerate(feats)]
 
 
-def _upsample_to(x: paddle.Tensor, like: paddle.Tensor) -> paddle.Tensor:
-    # Nearest x2 written with an explicit size: paddle2onnx 2.1.0 cannot convert scale_factor.
+def upsample_to(x: paddle.Tensor, like: paddle.Tensor) -> paddle.Tensor:
+    """Nearest upsampling of `x` to `like`'s size (explicit size: paddle2onnx 2.1.0 cannot convert scale_factor)."""
     return F.interpolate(x, size=like.shape[2:], mode="nearest")
+
+
+def repeat_upsample_to(x: paddle.Tensor, like: paddle.Tensor) -> paddle.Tensor:
+    """`upsample_to` without an interpolation op when the size doubles: every pixel repeated 2x2 by reshape +
+    expand (identical values; lets Paddle Inference keep every op on oneDNN, see runtimes/paddle.py)."""
+    n, c, h, w = x.shape
+    height, width = like.shape[2:]
+    if (height, width) != (2 * h, 2 * w):
+        return upsample_to(x, like)
+    return x.reshape([n, c, h, 1, w, 1]).expand([n, c, h, 2, w, 2]).reshape([n, c, height, width])
 
 
 class CSPPAN(nn.Layer):
@@ -94,6 +104,7 @@ class CSPPAN(nn.Layer):
             [CSPLayer(2 * out_channels, out_channels, kernel_size, act) for _ in range(levels - 1)]
         )
         self.out_channels = [out_channels] * (levels + 1)
+        self.upsample = upsample_to
 
     def forward(self, feats: list[paddle.Tensor]) -> list[paddle.Tensor]:
         feats = self.conv_t(feats)
@@ -102,7 +113,7 @@ class CSPPAN(nn.Layer):
         inner = [feats[-1]]
         for i, block in enumerate(self.top_down_blocks):
             low = feats[-2 - i]
-            inner.insert(0, block(paddle.concat([_upsample_to(inner[0], low), low], axis=1)))
+            inner.insert(0, block(paddle.concat([self.upsample(inner[0], low), low], axis=1)))
         # bottom-up: from the finest level, downsample and fuse with the next coarser one
         outs = [inner[0]]
         for i, block in enumerate(self.bottom_up_blocks):

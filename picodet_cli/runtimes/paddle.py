@@ -3,9 +3,9 @@
 paddle 3.3.1's oneDNN `*_interp` ops carry a `scale` attribute (an array of doubles) that the oneDNN
 instruction cannot convert, so a program holding one fails at run time with oneDNN fully on. For such programs
 the placement pass is deleted: every op stays on the plain CPU kernels, which with `enable_mkldnn` are still
-faster than with `disable_mkldnn` (measured 1.7-2.9x on S-416, same outputs); programs without them (an
-upsample written as reshape + concat) get oneDNN kernels (another ~1.3-2x). Legacy `.pdmodel` programs (the
-INT8 models) run without oneDNN: its fusion passes fail on them in paddle 3.3.1.
+faster than with `disable_mkldnn` (measured 1.7-2.9x on S-416, same outputs). Programs without them (picodet's
+Paddle export upsamples by reshape + expand) get oneDNN kernels: 1.27x faster on S-416 here. Legacy `.pdmodel`
+programs (the INT8 models) run without oneDNN: its fusion passes fail on them in paddle 3.3.1.
 """
 
 from __future__ import annotations

@@ -26,6 +26,21 @@ def test_every_format_passes_verification(s_export, name):
             assert output["max_abs"] <= output["limit"]
 
 
+def test_each_runtime_gets_its_graph_variant(s_export):
+    """Paddle: no interpolation op (oneDNN runs it all); ONNX: the padded ESNet (every conv a multiple of 16)."""
+    import onnx
+    from onnx import numpy_helper
+
+    from picodet_cli.runtimes.paddle import onednn_kernels_work
+
+    out, _ = s_export
+    assert onednn_kernels_work(out / "paddle" / "model.json")
+    graph = onnx.load(str(out / "onnx" / "model.onnx")).graph
+    weights = {w.name: numpy_helper.to_array(w) for w in graph.initializer}
+    conv_outputs = [weights[n.input[1]].shape[0] for n in graph.node if n.op_type == "Conv"]
+    assert 24 not in conv_outputs and 44 not in conv_outputs and 32 in conv_outputs
+
+
 def test_artifacts_carry_metadata(s_export):
     import onnx
 
