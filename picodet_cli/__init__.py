@@ -6,9 +6,15 @@ The public Python API is imported lazily so that `import picodet_cli` (and `pico
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 __version__ = "0.1.0"
+
+# Paddle's Python warnings that say nothing to picodet's users: `import paddle` advises installing ccache (a
+# compiler cache; picodet's kernels compile once per machine) and BatchNorm notes its statistics tracking.
+warnings.filterwarnings("ignore", message="No ccache found", category=UserWarning)
+warnings.filterwarnings("ignore", message="When training, we now always track global mean", category=UserWarning)
 
 _API = {
     "build_model": ("picodet_cli.models.registry", "build_model"),

@@ -62,4 +62,5 @@ def command_line(args: list[str]) -> list[str]:
 def run() -> None:
     """Console-script entry point."""
     use_mkl_avx2_on_amd()
+    os.environ.setdefault("GLOG_minloglevel", "2")  # Paddle's C++ info and warning lines: errors still show
     sys.exit(app(args=command_line(sys.argv[1:])))
