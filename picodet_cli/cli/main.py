@@ -63,4 +63,7 @@ def run() -> None:
     """Console-script entry point."""
     use_mkl_avx2_on_amd()
     os.environ.setdefault("GLOG_minloglevel", "2")  # Paddle's C++ info and warning lines: errors still show
+    # child processes (data-loading workers, converters) import paddle before picodet's warning filters
+    quiet = "ignore:No ccache found:UserWarning"
+    os.environ["PYTHONWARNINGS"] = ",".join(w for w in (os.environ.get("PYTHONWARNINGS"), quiet) if w)
     sys.exit(app(args=command_line(sys.argv[1:])))

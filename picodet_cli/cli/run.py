@@ -58,7 +58,12 @@ def print_summary(outcomes: list) -> None:
 
 
 def _short(value: object) -> str:
+    """A table cell's text: lists counted, dicts of paths by their names (`--json` keeps everything)."""
+    if isinstance(value, list):
+        return str(len(value))
     if isinstance(value, dict):
+        if value and all(isinstance(v, str) and "/" in v for v in value.values()):
+            return ", ".join(value)
         return "; ".join(f"{k} {_short(v)}" for k, v in value.items())
     return f"{value:.4f}" if isinstance(value, float) else str(value)
 

@@ -145,7 +145,13 @@ class BatchLoader:
             collate_fn=self.collate,
             num_workers=self.workers,
         )
-        yield from loader
+        batches = iter(loader)
+        try:
+            yield from batches
+        finally:  # a consumer that stops early (islice, an error) must not leave the worker processes running
+            shutdown = getattr(batches, "_try_shutdown_all", None)
+            if shutdown is not None:
+                shutdown()
 
 
 class _Plan:

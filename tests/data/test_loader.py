@@ -113,3 +113,16 @@ def test_eval_loader_matches_preprocess(index: DatasetIndex, workers: int) -> No
             np.testing.assert_array_equal(batch["image"][k], image[0])
             np.testing.assert_array_equal(batch["im_shape"][k], im_shape[0])
             np.testing.assert_array_equal(batch["scale_factor"][k], scale_factor[0])
+
+
+def test_stopping_early_shuts_the_workers_down(index: DatasetIndex) -> None:
+    """A consumer that takes fewer batches than planned (as the trainer's islice does) leaves no worker behind."""
+    import itertools
+    import multiprocessing
+
+    before = len(multiprocessing.active_children())
+    batches = iter(make_train_loader(index, 2, SIZES, 0.5, False, False, False, 2, 0, 0))
+    assert len(list(itertools.islice(batches, 1))) == 1
+    assert len(multiprocessing.active_children()) > before, "the workers are running"
+    batches.close()
+    assert len(multiprocessing.active_children()) == before
