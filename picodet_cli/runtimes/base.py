@@ -57,13 +57,17 @@ class Runtime:
 
 @contextlib.contextmanager
 def quiet_stdout() -> Iterator[None]:
-    """Send what native code writes to stdout (fd 1) to stderr, so `--json` output stays clean."""
+    """Silence what native code writes to stdout (fd 1), such as MNN's CPU-feature banner, so output and
+    `--json` stay clean; with PICODET_DEBUG=1 it goes to stderr instead."""
     sys.stdout.flush()
     saved = os.dup(1)
+    sink = 2 if os.environ.get("PICODET_DEBUG") else os.open(os.devnull, os.O_WRONLY)
     try:
-        os.dup2(2, 1)
+        os.dup2(sink, 1)
         yield
     finally:
         sys.stdout.flush()
         os.dup2(saved, 1)
         os.close(saved)
+        if sink != 2:
+            os.close(sink)

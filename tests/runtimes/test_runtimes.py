@@ -75,7 +75,17 @@ def test_unknown_runtime_lists_the_known_ones():
         runtime_class("tensorrt")
 
 
-def test_quiet_stdout_moves_native_prints_to_stderr(capfd):
+def test_quiet_stdout_silences_native_prints(capfd, monkeypatch):
+    monkeypatch.delenv("PICODET_DEBUG", raising=False)
+    with quiet_stdout():
+        os.write(1, b"native chatter\n")
+    os.write(1, b"after\n")
+    captured = capfd.readouterr()
+    assert captured.out == "after\n" and "native chatter" not in captured.err
+
+
+def test_quiet_stdout_moves_native_prints_to_stderr_when_debugging(capfd, monkeypatch):
+    monkeypatch.setenv("PICODET_DEBUG", "1")
     with quiet_stdout():
         os.write(1, b"native chatter\n")
     captured = capfd.readouterr()
