@@ -13,8 +13,10 @@ __version__ = "0.1.0"
 
 # Paddle's Python warnings that say nothing to picodet's users: `import paddle` advises installing ccache (a
 # compiler cache; picodet's kernels compile once per machine) and BatchNorm notes its statistics tracking.
-warnings.filterwarnings("ignore", message="No ccache found", category=UserWarning)
-warnings.filterwarnings("ignore", message="When training, we now always track global mean", category=UserWarning)
+QUIET_WARNINGS = ("No ccache found", "When training, we now always track global mean")
+for _message in QUIET_WARNINGS:
+    warnings.filterwarnings("ignore", message=_message, category=UserWarning)
+del _message
 
 _API = {
     "build_model": ("picodet_cli.models.registry", "build_model"),

@@ -9,6 +9,7 @@ import warnings
 import typer
 from typer.core import TyperGroup
 
+from .. import QUIET_WARNINGS
 from ..errors import PicodetError
 from ..settings import use_mkl_avx2_on_amd
 from . import bench, demo, doctor, export, hub, predict, quantize, recipe, run, toolchain, train, zoo
@@ -64,6 +65,6 @@ def run() -> None:
     use_mkl_avx2_on_amd()
     os.environ.setdefault("GLOG_minloglevel", "2")  # Paddle's C++ info and warning lines: errors still show
     # child processes (data-loading workers, converters) import paddle before picodet's warning filters
-    quiet = "ignore:No ccache found:UserWarning"
-    os.environ["PYTHONWARNINGS"] = ",".join(w for w in (os.environ.get("PYTHONWARNINGS"), quiet) if w)
+    quiet = [f"ignore:{message}:UserWarning" for message in QUIET_WARNINGS]
+    os.environ["PYTHONWARNINGS"] = ",".join(w for w in (os.environ.get("PYTHONWARNINGS"), *quiet) if w)
     sys.exit(app(args=command_line(sys.argv[1:])))

@@ -14,6 +14,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -56,8 +57,6 @@ class Context:
 
     model: Any
     layer: Any  # the export layer: the reference outputs
-    paddle_layer: Any  # its variant for Paddle Inference (paddle_inference.onednn_variant)
-    onnx_layer: Any  # its variant for the ONNX-based formats (layout.pad_channels)
     model_name: str
     class_names: list[str]
     options: ExportOptions
@@ -67,6 +66,25 @@ class Context:
 
     def meta(self, fmt: str, fp16: bool = False) -> dict[str, Any]:
         return build_metadata(self.model, self.model_name, self.class_names, self.options.postprocess, fmt, fp16)
+
+    @cached_property
+    def paddle_layer(self) -> Any:
+        """The export layer's variant for Paddle Inference (built when the Paddle step runs)."""
+        from .heads import build_export_layer
+        from .paddle_inference import onednn_variant
+
+        if self.options.postprocess == "nms":
+            return self.layer
+        return build_export_layer(onednn_variant(self.model), self.options.postprocess)
+
+    @cached_property
+    def onnx_layer(self) -> Any:
+        """The export layer's variant for the ONNX-based formats (built when the ONNX step runs)."""
+        from .heads import build_export_layer
+        from .layout import pad_channels
+
+        padded = pad_channels(self.model)
+        return self.layer if padded is self.model else build_export_layer(padded, self.options.postprocess)
 
 
 def _paddle(ctx: Context) -> list[Path]:
@@ -178,14 +196,10 @@ def run_export(
     """Export `model` (a PicoDet layer) to every format in `options`; never raises for one failing format."""
     from ..runtimes.registry import runtime_class
     from .heads import build_export_layer
-    from .layout import pad_channels
-    from .paddle_inference import onednn_variant
     from .verify import reference_outputs, verification_inputs, verify_artifact
 
     model.eval()
-    variants = (model, onednn_variant(model) if options.postprocess != "nms" else model, pad_channels(model))
-    layer, paddle_layer, onnx_layer = (build_export_layer(v, options.postprocess) for v in variants)
-    ctx = Context(model, layer, paddle_layer, onnx_layer, model_name, class_names, options)
+    ctx = Context(model, build_export_layer(model, options.postprocess), model_name, class_names, options)
     options.out_dir.mkdir(parents=True, exist_ok=True)
     feeds = reference = None
     results = []

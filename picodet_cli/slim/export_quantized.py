@@ -147,7 +147,7 @@ def export_quantized(
                 result.status = "unverified"
                 result.note = "arm .nb: runs on ARM devices only" if runtime is None else "not verified (--no-verify)"
             else:
-                check = check_artifact(path, runtime, meta, feeds, reference, 2, judged_input(feeds))
+                check = check_artifact(path, runtime, meta, feeds, reference, threads=2, judged=judged_input(feeds))
                 result.verification = check
                 result.status = "ok" if check["ok"] else "failed"
                 result.error = "; ".join(check["failures"]) or None
