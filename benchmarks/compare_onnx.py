@@ -57,7 +57,7 @@ def export_ours(arch: str, weights: str | None, size: int, num_classes: int, out
     from picodet_cli.export.formats import get_format
     from picodet_cli.export.pipeline import ExportOptions, run_export
     from picodet_cli.models.pretrained import create_model
-    from picodet_cli.predictor import default_class_names
+    from picodet_cli.predict.predictor import default_class_names
 
     model = create_model(arch, weights, num_classes=num_classes, input_size=size).model
     options = ExportOptions([get_format("onnx")], out, verify=False)

@@ -66,9 +66,9 @@ class CurveReporter:
 
 
 def train_seed(seed: int, dataset: Any, out: Path, extra: list[str]) -> dict[str, Any]:
-    from picodet_cli.demo import demo_overrides
     from picodet_cli.engine.trainer import Trainer
-    from picodet_cli.recipe import load_recipe
+    from picodet_cli.pipelines.demo import demo_overrides
+    from picodet_cli.recipe.loader import load_recipe
 
     sets = [*demo_overrides(dataset, out, quick=False), f"train.seed={seed}", *extra]
     recipe = load_recipe(RECIPE, sets)
@@ -102,7 +102,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from picodet_cli.data.synthetic import generate_shapes_dataset
-    from picodet_cli.recipe import load_recipe
+    from picodet_cli.recipe.loader import load_recipe
     from picodet_cli.settings import get_settings
 
     base = load_recipe(RECIPE)

@@ -41,7 +41,7 @@ def export_rows(model: Any, names: list[str], opset: int, out: Path) -> dict[str
     """Export `names` at `opset` into `out` (no verification); rows keyed by format (@opset when it applies)."""
     from picodet_cli.export.formats import FORMATS
     from picodet_cli.export.pipeline import ExportOptions, run_export
-    from picodet_cli.predictor import default_class_names
+    from picodet_cli.predict.predictor import default_class_names
 
     formats = [f for f in FORMATS if f.name in names]
     options = ExportOptions(formats, out, opset=opset, verify=False, target="x86")

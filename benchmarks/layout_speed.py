@@ -26,7 +26,7 @@ def main() -> None:
     from picodet_cli.export.formats import get_format
     from picodet_cli.export.pipeline import ExportOptions, run_export
     from picodet_cli.models.registry import build_model
-    from picodet_cli.predictor import default_class_names
+    from picodet_cli.predict.predictor import default_class_names
     from picodet_cli.runtimes.registry import locate_artifact, open_runtime
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -38,7 +38,7 @@ def main() -> None:
     import paddle
 
     from picodet_cli.models.registry import build_model
-    from picodet_cli.predictor import Detector
+    from picodet_cli.predict.predictor import Detector
 
     paddle.set_device("cpu")
     results = []

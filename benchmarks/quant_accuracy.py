@@ -27,7 +27,7 @@ TARGETS = {"ptq": 2.0, "qat": 1.0}  # largest acceptable mAP50 drop in points
 def demo_recipe(data_root: Path, out: Path, extra: list[str]):
     """recipes/demo.toml on the demo's shapes dataset in `data_root` (generated there unless it exists)."""
     from picodet_cli.data.synthetic import generate_shapes_dataset
-    from picodet_cli.recipe import default_recipes_dir, load_recipe
+    from picodet_cli.recipe.loader import default_recipes_dir, load_recipe
 
     size = load_recipe(default_recipes_dir() / "demo.toml").model.input_size
     data = generate_shapes_dataset(data_root, 360, 60, size)  # what `picodet demo` trains on
@@ -104,7 +104,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from picodet_cli.engine.trainer import Trainer
-    from picodet_cli.slim.run import quantize_recipe
+    from picodet_cli.slim.from_recipe import quantize_recipe
 
     start = time.perf_counter()
     data = args.data or args.work / "data"

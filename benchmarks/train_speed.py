@@ -108,11 +108,11 @@ def measure(variant: str, data_root: Path, warmup: int, steps: int) -> dict[str,
     import paddle
 
     from picodet_cli.data.synthetic import generate_shapes_dataset
-    from picodet_cli.demo import demo_overrides
     from picodet_cli.engine.trainer import Trainer
     from picodet_cli.models.backbones.esnet import ESBlock
     from picodet_cli.models.layers import TrainConv2D
-    from picodet_cli.recipe import load_recipe
+    from picodet_cli.pipelines.demo import demo_overrides
+    from picodet_cli.recipe.loader import load_recipe
 
     paddle.set_device("cpu")
     if variant == "legacy":

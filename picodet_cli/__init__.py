@@ -22,7 +22,7 @@ _API = {
     "build_model": ("picodet_cli.models.registry", "build_model"),
     "create_model": ("picodet_cli.models.pretrained", "create_model"),
     "load_checkpoint": ("picodet_cli.hub.safe_load", "load_state_dict"),
-    "Detector": ("picodet_cli.predictor", "Detector"),
+    "Detector": ("picodet_cli.predict.predictor", "Detector"),
     "load_zoo": ("picodet_cli.zoo", "load_zoo"),
     "bench": ("picodet_cli.bench.api", "bench"),
 }

@@ -12,7 +12,7 @@ PACKAGES = ("picodet", "paddlepaddle", "onnxruntime", "openvino", "MNN", "ncnn",
 
 def environment(command: list[str] | None = None) -> dict[str, Any]:
     """Host CPU model, core count, OS, Python, package versions and the command line."""
-    from ..doctor import cpu_info, package_version
+    from ..toolchain.doctor import cpu_info, package_version
 
     cpu = cpu_info()
     return {

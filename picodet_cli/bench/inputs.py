@@ -27,7 +27,7 @@ def load_index(data: Path, images: Path | None) -> Any:
     from ..data.index import read_dataset
 
     if data.suffix == ".toml":
-        from ..recipe import load_recipe
+        from ..recipe.loader import load_recipe
 
         return recipe_index(load_recipe(data))
     if images is None:

@@ -47,7 +47,7 @@ def _folder_meta(folder: Path) -> dict[str, Any]:
 def from_export_folder(folder: Path) -> Source:
     """An export folder given as MODEL: benchmark its artifacts as they are (FLOPs from the architecture)."""
     from ..models.registry import build_model
-    from ..predictor import default_class_names
+    from ..predict.predictor import default_class_names
 
     meta = _folder_meta(folder)
     size, classes = int(meta["input_size"][0]), int(meta["num_classes"])
@@ -69,7 +69,7 @@ def resolve_source(
 ) -> Source:
     """Build MODEL (zoo name, architecture + weights, run weights file) or read an export folder."""
     from ..models.pretrained import create_model, state_digest
-    from ..predictor import default_class_names
+    from ..predict.predictor import default_class_names
     from ..runtimes.registry import looks_like_artifact
 
     if Path(model).is_dir() and looks_like_artifact(model):

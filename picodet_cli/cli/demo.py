@@ -18,7 +18,7 @@ def demo_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Generate a dataset, then train, evaluate, quantize, export, bench and predict: offline, on this CPU."""
-    from ..demo import run_demo
+    from ..pipelines.demo import run_demo
     from .run import print_summary
     from .train import RichReporter
 

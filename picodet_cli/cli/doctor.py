@@ -11,7 +11,7 @@ from .options import CacheDirOpt, JsonOpt
 
 def doctor_command(as_json: JsonOpt = False, cache_dir: CacheDirOpt = None) -> None:
     """Check Python, Paddle, converters, runtimes, the cache and CPU features."""
-    from ..doctor import report
+    from ..toolchain.doctor import report
 
     info = report(cache_dir)
     if as_json:

@@ -56,8 +56,8 @@ def predict_command(
 
     from ..data.transforms import read_image
     from ..io import write_bytes_atomic, write_json_atomic
-    from ..predictor import Detector
-    from ..visualize import draw_detections
+    from ..predict.draw import draw_detections
+    from ..predict.predictor import Detector
 
     images = collect_images(sources)
     names = [c.strip() for c in classes.split(",")] if classes else None

@@ -27,8 +27,8 @@ ALGOS = ("hist", "kl", "mse", "avg", "abs_max", "emd")
 def _index(data: Path, images: Path | None) -> Any:
     """The validation split of a recipe, or a COCO json + image folder."""
     from ..data.index import read_dataset
-    from ..recipe import load_recipe
-    from ..slim.run import validation_index
+    from ..recipe.loader import load_recipe
+    from ..slim.from_recipe import validation_index
 
     if data.suffix == ".toml":
         return validation_index(load_recipe(data))
@@ -88,8 +88,8 @@ def quantize_command(
             raise PicodetError("QAT trains: it needs --recipe", "picodet quantize MODEL --method qat --recipe FILE")
         if model is None or data is None:
             raise PicodetError("give MODEL and --data", "e.g. picodet quantize s-320 --data recipe.toml")
+        from ..slim.from_recipe import ptq_model
         from ..slim.pipeline import QuantSettings
-        from ..slim.run import ptq_model
 
         settings = QuantSettings(calib_images=calib_images or 80, algo=algo or "hist")
         out_dir = out or Path("runs/quant") / Path(model).stem
@@ -120,8 +120,8 @@ def _recipe_run(
     progress: Any,
 ) -> dict[str, Any]:
     """Quantize as the recipe says; flags given on the command line win over its [quantize] section."""
-    from ..recipe import check_recipe, load_recipe
-    from ..slim.run import quantize_recipe
+    from ..recipe.loader import check_recipe, load_recipe
+    from ..slim.from_recipe import quantize_recipe
 
     sets = list(overrides or [])
     sets += [f"quantize.method={method}"] if method else []

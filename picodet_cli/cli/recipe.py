@@ -42,8 +42,8 @@ def new_command(
 ) -> None:
     """Write a commented starter recipe for fine-tuning MODEL on your dataset."""
     from ..io import write_text_atomic
-    from ..recipe import RecipeError
-    from ..recipe_toml import starter_recipe
+    from ..recipe.loader import RecipeError
+    from ..recipe.starter import starter_recipe
 
     if path.exists() and not force:
         raise RecipeError(f"{path}: already exists", "pass --force to overwrite it, or give another PATH")
@@ -59,7 +59,7 @@ def check_command(
     no_data: Annotated[bool, typer.Option("--no-data", help="Do not look at the dataset on disk.")] = False,
 ) -> None:
     """Validate a recipe and what it points at (model, weights, dataset); exit 1 on the first problem."""
-    from ..recipe import check_recipe, display_path, load_recipe
+    from ..recipe.loader import check_recipe, display_path, load_recipe
 
     recipe = load_recipe(path, overrides or ())
     lines = check_recipe(recipe, check_data=not no_data)
@@ -71,8 +71,8 @@ def check_command(
 @recipe_app.command("show")
 def show_command(path: RecipeArg, overrides: SetOpt = None, as_json: JsonOpt = False) -> None:
     """Print the fully resolved recipe (bases merged, overrides applied, defaults filled in, paths absolute)."""
-    from ..recipe import display_path, load_recipe
-    from ..recipe_toml import to_toml
+    from ..recipe.loader import display_path, load_recipe
+    from ..recipe.starter import to_toml
 
     recipe = load_recipe(path, overrides or ())
     if as_json:

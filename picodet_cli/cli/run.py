@@ -23,8 +23,8 @@ def run_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Train, evaluate, quantize, export and bench as the recipe declares; unchanged stages are skipped."""
-    from ..recipe import check_recipe, load_recipe
-    from ..runner import run_recipe
+    from ..pipelines.stages import run_recipe
+    from ..recipe.loader import check_recipe, load_recipe
 
     sets = list(overrides or [])
     loaded = load_recipe(recipe, sets)

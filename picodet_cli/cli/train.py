@@ -82,7 +82,7 @@ def train_command(
 ) -> None:
     """Train or fine-tune a PicoDet from a recipe; resumable, with EMA weights saved in the run folder."""
     from ..io import write_json_atomic
-    from ..recipe import check_recipe, load_recipe
+    from ..recipe.loader import check_recipe, load_recipe
 
     sets = list(overrides or [])
     if resume is not None and recipe is None:
@@ -153,7 +153,7 @@ def eval_command(
     as_json: JsonOpt = False,
 ) -> None:
     """COCO mAP of a model on a dataset, or of a detections file against ground truth."""
-    from ..engine.evaluator import evaluate_coco
+    from ..engine.coco_metrics import evaluate_coco
 
     if detections is not None or annotations is not None:
         if detections is None or annotations is None or model is not None:
@@ -202,7 +202,7 @@ def evaluate_model(
     from ..models.pretrained import create_model
 
     if data.suffix == ".toml":
-        from ..recipe import load_recipe
+        from ..recipe.loader import load_recipe
 
         recipe = load_recipe(data, overrides)
         d = recipe.data

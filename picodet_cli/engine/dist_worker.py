@@ -8,7 +8,7 @@ import paddle.distributed as dist
 
 from picodet_cli.engine.distributed import all_reduce_mean, sync_gradients
 from picodet_cli.engine.trainer import Trainer
-from picodet_cli.recipe import load_recipe
+from picodet_cli.recipe.loader import load_recipe
 
 
 def main() -> None:

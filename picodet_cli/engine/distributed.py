@@ -12,7 +12,7 @@ import paddle
 
 def launch(recipe: Path, overrides: list[str], devices: int, resume: bool) -> int:
     """Run `devices` training processes with Paddle's launcher; returns the launcher's exit code."""
-    from ..recipe import load_recipe
+    from ..recipe.loader import load_recipe
 
     log_dir = Path(load_recipe(recipe, overrides).output.dir) / "dist_logs"
     worker = Path(__file__).with_name("dist_worker.py")

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .evaluator import EvalResult, evaluate_coco, to_coco_results
+from .coco_metrics import EvalResult, evaluate_coco, to_coco_results
 
 # A batch function: (images [B,3,H,W], im_shape [B,2], scale_factor [B,2]) -> (bbox [M,6], bbox_num [B])
 DetectFn = Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]

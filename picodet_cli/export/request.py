@@ -30,8 +30,8 @@ class ExportRequest:
 
 def request_from_recipe(path: Path, overrides: list[str] | None = None, weights: Path | None = None) -> ExportRequest:
     """Export settings from a recipe's [model], [weights] and [export] sections."""
-    from ..export.formats import FORMATS, get_format
-    from ..recipe import load_recipe
+    from ..recipe.loader import load_recipe
+    from .formats import FORMATS, get_format
 
     recipe = load_recipe(path, overrides or [])
     ex = recipe.export
@@ -57,9 +57,9 @@ def request_from_recipe(path: Path, overrides: list[str] | None = None, weights:
 
 def plan(req: ExportRequest) -> tuple[Any, int]:
     """Check every flag before any work: (ExportOptions, input size); nothing is built yet."""
-    from ..export.formats import DEFAULT_OPSET, select_formats
-    from ..export.pipeline import ExportOptions
     from ..zoo import load_zoo
+    from .formats import DEFAULT_OPSET, select_formats
+    from .pipeline import ExportOptions
 
     formats, skipped = select_formats(
         req.to, fp16=req.fp16, postprocess=req.postprocess, target=req.target, opset=req.opset
@@ -81,7 +81,7 @@ def execute(
 ) -> tuple[dict[str, Any], Path]:
     """Build the model, export every format, verify, and write export_report.json: (report, its path)."""
     from ..models.pretrained import create_model, state_digest
-    from ..predictor import default_class_names
+    from ..predict.predictor import default_class_names
     from .pipeline import run_export
     from .report import build_report, write_report
 

@@ -112,7 +112,7 @@ def test_zoo_models_get_a_published_row():
 
 def test_recipe_bench_stage_uses_the_run_export(report, checkpoint, dataset, tmp_path):
     from picodet_cli.bench import run_bench_stage
-    from picodet_cli.recipe import load_recipe
+    from picodet_cli.recipe.loader import load_recipe
 
     recipe = tmp_path / "r.toml"
     recipe.write_text(

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from picodet_cli.cli import recipe as recipe_cli
 from picodet_cli.cli.main import PicodetGroup
-from picodet_cli.recipe import default_recipes_dir, load_recipe
+from picodet_cli.recipe.loader import default_recipes_dir, load_recipe
 
 runner = CliRunner()
 

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from picodet_cli.cli.main import app
-from picodet_cli.recipe import default_recipes_dir
+from picodet_cli.recipe.loader import default_recipes_dir
 
 runner = CliRunner()
 EXPECTED = [0.5045806987249628, 0.6969727247299577, 0.5729816669904824, 0.5856257209410443, 0.5193996948036719]

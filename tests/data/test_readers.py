@@ -12,7 +12,7 @@ import pytest
 from picodet_cli.data import records as rec
 from picodet_cli.data.index import read_dataset
 from picodet_cli.data.records import DatasetError, image_size
-from picodet_cli.engine.evaluator import evaluate_coco, to_coco_results
+from picodet_cli.engine.coco_metrics import evaluate_coco, to_coco_results
 
 
 def _jpeg(path: Path, width: int = 16, height: int = 12) -> Path:

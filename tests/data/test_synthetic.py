@@ -11,7 +11,7 @@ import pytest
 from picodet_cli.data.index import read_dataset
 from picodet_cli.data.synthetic import STAMP, generate_shapes_dataset
 from picodet_cli.data.transforms import read_image
-from picodet_cli.engine.evaluator import evaluate_coco, to_coco_results
+from picodet_cli.engine.coco_metrics import evaluate_coco, to_coco_results
 from picodet_cli.errors import PicodetError
 
 SMALL = {"num_train": 6, "num_val": 3, "image_size": 256, "seed": 3}

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from picodet_cli.recipe import default_recipes_dir
+from picodet_cli.recipe.loader import default_recipes_dir
 
 REPO = Path(__file__).resolve().parents[2]
 

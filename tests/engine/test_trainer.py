@@ -12,7 +12,7 @@ from picodet_cli.engine.checkpoint import load_checkpoint
 from picodet_cli.engine.trainer import SilentReporter, Trainer
 from picodet_cli.errors import PicodetError
 from picodet_cli.hub.safe_load import load_state_dict
-from picodet_cli.recipe import default_recipes_dir, load_recipe
+from picodet_cli.recipe.loader import default_recipes_dir, load_recipe
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ def session_toolchains(toolchains: Path) -> Path:
 
 def export(model, out: Path, names: list[str], **options) -> dict[str, FormatResult]:
     """Run the pipeline on a built model; results by format name."""
-    from picodet_cli.predictor import default_class_names
+    from picodet_cli.predict.predictor import default_class_names
 
     opts = ExportOptions(formats=[get_format(n) for n in names], out_dir=out, **options)
     results, _ = run_export(model, model.arch.name, default_class_names(model.num_classes), opts)

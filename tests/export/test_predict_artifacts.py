@@ -10,7 +10,7 @@ import pytest
 
 from picodet_cli.errors import PicodetError
 from picodet_cli.export.verify import ASSET
-from picodet_cli.predictor import Detector
+from picodet_cli.predict.predictor import Detector
 
 
 def assert_same(a, b, score_tol=1e-4, box_tol=0.05):

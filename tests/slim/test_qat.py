@@ -9,7 +9,7 @@ import pytest
 
 from picodet_cli.engine.trainer import SilentReporter
 from picodet_cli.hub.safe_load import load_state_dict
-from picodet_cli.recipe import default_recipes_dir, load_recipe
+from picodet_cli.recipe.loader import default_recipes_dir, load_recipe
 
 
 def qat_recipe_for(shapes, out: Path, *extra: str):

@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from .data.coco_names import COCO_CLASSES
-from .errors import PicodetError
+from ..data.coco_names import COCO_CLASSES
+from ..errors import PicodetError
 
 ImageLike = str | Path | bytes | np.ndarray
 
@@ -60,7 +60,7 @@ class Detector:
         cache_dir: str | Path | None = None,
     ) -> None:
         if isinstance(model, str | Path) and _is_artifact(model, weights):
-            from .runtimes.model import RuntimeModel
+            from ..runtimes.model import RuntimeModel
 
             model = RuntimeModel(model)
             self.load_report = None
@@ -70,7 +70,7 @@ class Detector:
                     "drop the input size or export again with --imgsz",
                 )
         elif isinstance(model, str | Path):
-            from .models.pretrained import create_model
+            from ..models.pretrained import create_model
 
             loaded = create_model(str(model), weights, input_size=input_size, strict=strict, cache_dir=cache_dir)
             model = loaded.model
@@ -87,7 +87,7 @@ class Detector:
 
     def predict(self, image: ImageLike) -> Prediction:
         """Detect objects in one image (a path, encoded bytes, or a BGR array)."""
-        from .data.transforms import preprocess, read_image
+        from ..data.transforms import preprocess, read_image
 
         source = str(image) if isinstance(image, str | Path) else None
         bgr = image if isinstance(image, np.ndarray) else read_image(image)
@@ -104,7 +104,7 @@ class Detector:
 
 def _is_artifact(model: str | Path, weights: str | Path | None) -> bool:
     """Whether `model` is the path of an exported model (then `weights` must not be given)."""
-    from .runtimes.registry import looks_like_artifact
+    from ..runtimes.registry import looks_like_artifact
 
     if not looks_like_artifact(model):
         return False

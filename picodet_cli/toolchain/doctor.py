@@ -11,7 +11,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from .settings import get_settings
+from ..settings import get_settings
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .recipe import build_recipe
-from .recipe_schema import COCO_LAYOUT, SECTIONS, VOC_LAYOUT, RecipeError, section_fields, toml_value
-from .zoo import load_zoo
+from ..zoo import load_zoo
+from .loader import build_recipe
+from .schema import COCO_LAYOUT, SECTIONS, VOC_LAYOUT, RecipeError, section_fields, toml_value
 
 STARTER_ROOT = "datasets/mydata"
 STARTER_TRAIN = {"epochs": 100, "batch_size": 32, "lr": 0.04}

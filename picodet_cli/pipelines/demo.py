@@ -7,13 +7,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .settings import get_settings
+from ..settings import get_settings
 
-ASSETS = Path(__file__).resolve().parent / "assets"
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
 
 
 def demo_recipe_path() -> Path:
-    from .recipe import default_recipes_dir
+    from ..recipe.loader import default_recipes_dir
 
     return default_recipes_dir() / "demo.toml"
 
@@ -69,9 +69,9 @@ def run_demo(
     cache_dir: Path | None = None,
 ) -> DemoResult:
     """Generate data, then `picodet run` the demo recipe, then predict; everything is written under `out`."""
-    from .data.synthetic import generate_shapes_dataset
-    from .recipe import load_recipe
-    from .runner import run_recipe
+    from ..data.synthetic import generate_shapes_dataset
+    from ..recipe.loader import load_recipe
+    from .stages import run_recipe
 
     recipe_path = demo_recipe_path()
     base = load_recipe(recipe_path)
@@ -94,10 +94,10 @@ def predict_samples(weights: Path, dataset: Any, out: Path) -> Path:
     """Run the trained model on two validation images and a bundled photo; write drawn images + JSON."""
     import cv2
 
-    from .data.transforms import read_image
-    from .io import write_bytes_atomic, write_json_atomic
-    from .predictor import Detector
-    from .visualize import draw_detections
+    from ..data.transforms import read_image
+    from ..io import write_bytes_atomic, write_json_atomic
+    from ..predict.draw import draw_detections
+    from ..predict.predictor import Detector
 
     detector = Detector(str(weights), score_threshold=0.4)
     images = [*sorted(Path(dataset.val_images).iterdir())[:2], ASSETS / "astronaut.jpg"]

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import PicodetError
-from .io import sha256_file, write_json_atomic
+from ..errors import PicodetError
+from ..io import sha256_file, write_json_atomic
 
 STAGES = ("train", "eval", "quantize", "export", "bench")
 STAGE_SECTIONS = {
@@ -70,13 +70,13 @@ def initial_weights(recipe: Any) -> Path | None:
     init = recipe.weights.init
     if init in (None, "", "none"):
         return None
-    from .hub.pull import resolve_checkpoint
+    from ..hub.pull import resolve_checkpoint
 
     return resolve_checkpoint(str(init))
 
 
 def stage_train(ctx: RunContext, resume: bool) -> dict[str, Any]:
-    from .engine.trainer import Trainer
+    from ..engine.trainer import Trainer
 
     result = Trainer(ctx.recipe, resume=resume, reporter=ctx.reporter).fit()
     if result.interrupted:
@@ -87,9 +87,9 @@ def stage_train(ctx: RunContext, resume: bool) -> dict[str, Any]:
 
 
 def stage_eval(ctx: RunContext) -> dict[str, Any]:
-    from .data.index import read_dataset
-    from .engine.evaluate import evaluate_detector, paddle_detect_fn
-    from .models.pretrained import create_model
+    from ..data.index import read_dataset
+    from ..engine.evaluate import evaluate_detector, paddle_detect_fn
+    from ..models.pretrained import create_model
 
     recipe, data = ctx.recipe, ctx.recipe.data
     index = read_dataset(data.format, data.val_images, data.val_annotations, list(data.classes) or None)
@@ -104,13 +104,13 @@ def stage_eval(ctx: RunContext) -> dict[str, Any]:
 
 
 def stage_quantize(ctx: RunContext) -> dict[str, Any]:
-    from .slim.run import run_quantize_stage
+    from ..slim.from_recipe import run_quantize_stage
 
     return run_quantize_stage(ctx.recipe, ctx.weights)
 
 
 def stage_export(ctx: RunContext) -> dict[str, Any]:
-    from .export.request import execute, plan, request_from_recipe
+    from ..export.request import execute, plan, request_from_recipe
 
     request = request_from_recipe(ctx.recipe.path, ctx.overrides, ctx.weights)
     options, _ = plan(request)
@@ -125,7 +125,7 @@ def stage_export(ctx: RunContext) -> dict[str, Any]:
 
 def stage_bench(ctx: RunContext) -> dict[str, Any]:
     """Bench every format; the full report goes to `<output dir>/bench.json`, the summary keeps one line a format."""
-    from .bench import run_bench_stage
+    from ..bench import run_bench_stage
 
     report = run_bench_stage(ctx.recipe, ctx.weights, ctx.export_dir)
     path = Path(ctx.recipe.output.dir) / "bench.json"

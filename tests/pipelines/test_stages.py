@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from picodet_cli.cli.main import app
-from picodet_cli.recipe import default_recipes_dir
+from picodet_cli.recipe.loader import default_recipes_dir
 
 runner = CliRunner()
 

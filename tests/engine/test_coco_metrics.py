@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from picodet_cli.engine.evaluator import STAT_NAMES, EvalResult, evaluate_coco, to_coco_results
+from picodet_cli.engine.coco_metrics import STAT_NAMES, EvalResult, evaluate_coco, to_coco_results
 from picodet_cli.errors import PicodetError
 
 # EXPECTED.md: instances_val2014_100.json + instances_val2014_fakebbox100_results.json

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import PicodetError
-from .recipe_schema import (
+from ..errors import PicodetError
+from ..zoo import load_zoo
+from .schema import (
     COCO_LAYOUT,
     SECTIONS,
     STAGES,
@@ -41,7 +42,6 @@ from .recipe_schema import (
     section_fields,
     validate,
 )
-from .zoo import load_zoo
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -288,7 +288,7 @@ def load_recipe(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> 
 def default_recipes_dir() -> Path:
     """The bundled recipes: inside an installed wheel, else at the top of the source tree."""
     here = Path(__file__).resolve().parent
-    for candidate in (here / "recipes", here.parent / "recipes"):
+    for candidate in (here.parent / "recipes", here.parent.parent / "recipes"):
         if candidate.is_dir():
             return candidate
     raise RecipeError("the bundled recipes folder is missing", "reinstall picodet: pip install -e .")
@@ -326,7 +326,7 @@ def _check_weights(recipe: Recipe, label: str) -> str:
 
 
 def _check_split(recipe: Recipe, label: str, split: str) -> str:
-    from .data.index import read_dataset
+    from ..data.index import read_dataset
 
     data = recipe.data
     images, annotations = getattr(data, f"{split}_images"), getattr(data, f"{split}_annotations")
@@ -357,7 +357,7 @@ def _check_split(recipe: Recipe, label: str, split: str) -> str:
 
 def _check_export(recipe: Recipe, label: str) -> str:
     """The export formats must honour the flags (`opset` only reaches the formats that take it)."""
-    from .export.formats import select_formats
+    from ..export.formats import select_formats
 
     export = recipe.export
     target = export.target if {"lite", "all"} & set(export.formats) else None

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
-from .errors import PicodetError
-from .export.formats import FORMAT_NAMES, POSTPROCESS_MODES, TARGETS
+from ..errors import PicodetError
+from ..export.formats import FORMAT_NAMES, POSTPROCESS_MODES, TARGETS
 
 
 class RecipeError(PicodetError):

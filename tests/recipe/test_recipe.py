@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from picodet_cli.recipe import RecipeError, check_recipe, default_recipes_dir, load_recipe, parse_override
-from picodet_cli.recipe_schema import SECTIONS, section_fields
-from picodet_cli.recipe_toml import starter_recipe, to_toml
+from picodet_cli.recipe.loader import RecipeError, check_recipe, default_recipes_dir, load_recipe, parse_override
+from picodet_cli.recipe.schema import SECTIONS, section_fields
+from picodet_cli.recipe.starter import starter_recipe, to_toml
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 MINIMAL = '[model]\narch = "s-416"\n'
 
 
@@ -427,7 +427,7 @@ def test_docs_describe_every_key():
 
 def test_loading_a_recipe_imports_nothing_heavy():
     code = (
-        "import sys; from picodet_cli.recipe import load_recipe, check_recipe; import picodet_cli.cli.recipe\n"
+        "import sys; from picodet_cli.recipe.loader import load_recipe, check_recipe; import picodet_cli.cli.recipe\n"
         f"check_recipe(load_recipe({str(default_recipes_dir() / 'demo.toml')!r}), check_data=False)\n"
         "print([m for m in ('numpy', 'paddle', 'cv2') if m in sys.modules])\n"
     )

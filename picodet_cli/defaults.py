@@ -1,0 +1,18 @@
+"""One constant per default that more than one stage uses (plain data, no imports)."""
+
+from __future__ import annotations
+
+DEFAULT_INPUT_SIZE = 320  # square network input when neither the zoo model nor the user says otherwise
+SIZE_MULTIPLE = 32  # network inputs are multiples of the largest backbone stride
+DEFAULT_NUM_CLASSES = 80  # COCO
+# The original's MultiClassNMS settings for evaluation and in-graph NMS (both generations).
+NMS_OPTIONS = {"score_threshold": 0.025, "nms_threshold": 0.6, "nms_top_k": 1000, "keep_top_k": 100}
+PREDICT_SCORE_THRESHOLD = 0.5  # what `predict` draws and writes by default
+VALIDATION_SPLIT = "val"  # the recipe's data split that eval, quantize and bench score on
+
+
+def check_input_size(size: int) -> str | None:
+    """Why `size` is not a usable network input size, or None when it is."""
+    if size < SIZE_MULTIPLE or size % SIZE_MULTIPLE:
+        return f"{size} is not a positive multiple of {SIZE_MULTIPLE}"
+    return None
