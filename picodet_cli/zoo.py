@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from .errors import PicodetError
-from .models.spec import BACKBONES, ArchSpec
+from .models.backbones import BACKBONES, unknown_backbone_hint
+from .models.generations import GENERATIONS
+from .models.spec import ArchSpec
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -62,6 +64,7 @@ _MODEL_FIELDS: dict[str, type | tuple[type, ...]] = {
 }
 _ARCH_FIELDS: dict[str, type | tuple[type, ...]] = {
     "description": str,
+    "generation": str,
     "backbone": str,
     "backbone_args": dict,
     "neck_channels": int,
@@ -108,7 +111,9 @@ def _parse_arch(path: Path, name: str, table: dict[str, Any]) -> ArchSpec:
     where = f"{path.name} [arch.{name}]"
     _check_keys(where, table, _ARCH_FIELDS, _ARCH_REQUIRED)
     if table["backbone"] not in BACKBONES:
-        raise PicodetError(f"{where}: unknown backbone '{table['backbone']}'", f"one of: {', '.join(BACKBONES)}")
+        raise PicodetError(f"{where}: unknown backbone '{table['backbone']}'", unknown_backbone_hint(table["backbone"]))
+    if table.get("generation", "v1") not in GENERATIONS:
+        raise PicodetError(f"{where}: unknown generation '{table['generation']}'", f"one of: {', '.join(GENERATIONS)}")
     values = dict(table)
     if "strides" in values:
         values["strides"] = tuple(values["strides"])

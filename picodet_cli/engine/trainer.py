@@ -201,6 +201,7 @@ class Trainer:
             paddle.to_tensor(batch["image"]),
             batch["gt_bboxes"],
             batch["gt_classes"],
+            epoch=self.state.epoch,
             num_pos_reduce=self.num_pos_reduce,
         )
         losses["loss"].backward()

@@ -85,14 +85,20 @@ class PicoDet(nn.Layer):
         )
 
     def compute_losses(
-        self, image: paddle.Tensor, gt_bboxes: list[np.ndarray], gt_classes: list[np.ndarray], **loss_options: object
+        self,
+        image: paddle.Tensor,
+        gt_bboxes: list[np.ndarray],
+        gt_classes: list[np.ndarray],
+        epoch: int = 0,
+        **loss_options: object,
     ) -> dict[str, paddle.Tensor]:
         """Training losses (`loss_vfl`, `loss_bbox`, `loss_dfl`, `loss`) for a batch.
 
         `gt_bboxes` are per-image [G,4] boxes (x1, y1, x2, y2) in input pixels, `gt_classes` per-image [G]
         class ids; SimOTA assignment and the v1 loss weights as the original. BN uses batch statistics when
-        the model is in train mode.
+        the model is in train mode. `epoch` is part of every generation's signature; v1's SimOTA ignores it.
         """
+        del epoch
         from ..losses import compute_losses
 
         cls_logits, bbox_reg = self.head_outputs(image)

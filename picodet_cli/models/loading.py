@@ -1,4 +1,4 @@
-"""Load a checkpoint's state dict (name -> array) into a PicoDet, with one clear report of what did not fit."""
+"""Load a checkpoint's state dict (name -> array) into a PicoDet of any generation, with one clear report."""
 
 from __future__ import annotations
 
@@ -11,12 +11,10 @@ import numpy as np
 import paddle
 
 from ..errors import CheckpointMismatch
-from .detector import PicoDet
+from .generations import get_generation
 from .head import CLS_BIAS_INIT, INIT_STD
 from .registry import arch_for_state_dict
 
-# Entries v1 checkpoints carry but the forward pass never reads; a checkpoint may lack them.
-_UNUSED = re.compile(r"head\.p\d+_feat\.scale_reg|head\.distribution_project\.project")
 _CLS_LAYER = re.compile(r"head\.head_cls\d+\.(weight|bias)")
 _SHOW = 5
 
@@ -89,7 +87,7 @@ def _reinit_class_rows(name: str, ckpt_value: np.ndarray, model_shape: tuple[int
     return np.concatenate([fresh, ckpt_value[classes:].astype(np.float32)])
 
 
-def _mismatch_hint(report: LoadReport, model: PicoDet, state_dict: Mapping[str, Any]) -> str:
+def _mismatch_hint(report: LoadReport, model: Any, state_dict: Mapping[str, Any]) -> str:
     if report.checkpoint_classes is not None and not report.reinitialized:
         return (
             f"the checkpoint has {report.checkpoint_classes} classes: build the model with that many, "
@@ -102,21 +100,25 @@ def _mismatch_hint(report: LoadReport, model: PicoDet, state_dict: Mapping[str, 
 
 
 def load_weights(
-    model: PicoDet, state_dict: Mapping[str, Any], strict: bool = True, allow_class_change: bool = True
+    model: Any, state_dict: Mapping[str, Any], strict: bool = True, allow_class_change: bool = True
 ) -> LoadReport:
     """Copy `state_dict` (name -> array) into `model` and return a LoadReport.
 
     A checkpoint for another number of classes (only `head.head_cls{l}` rows differ) is accepted when
     `allow_class_change`: its class outputs are re-initialised, everything else (box outputs included) is
     loaded, and the report says so. Other differences raise CheckpointMismatch when `strict`; otherwise
-    whatever fits is loaded. The unused `scale_reg` / `project` entries may be absent.
+    whatever fits is loaded. Entries the generation never reads may be absent, and its key aliases (newer
+    upstream spellings of the same tensors) are accepted.
     """
+    generation = get_generation(model.arch.generation)
+    unused = re.compile(generation.unused_keys)
+    state_dict = generation.canonical_keys(dict(state_dict))
     report = LoadReport(model_classes=model.num_classes)
     targets = model.state_dict()
     values: dict[str, np.ndarray] = {}
     for name, tensor in targets.items():
         if name not in state_dict:
-            if not _UNUSED.fullmatch(name):
+            if not unused.fullmatch(name):
                 report.missing.append(name)
             continue
         value = np.asarray(state_dict[name])

@@ -1,16 +1,15 @@
-"""Build PicoDet networks from an ArchSpec, an architecture name or a zoo model name/alias."""
+"""Build PicoDet networks (any generation) from an ArchSpec, an architecture name or a zoo model name/alias."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
+from ..defaults import DEFAULT_INPUT_SIZE
 from ..errors import PicodetError
 from ..zoo import ZooEntry, load_zoo
-from .detector import PicoDet
+from .generations import get_generation
 from .spec import ArchSpec
-
-DEFAULT_INPUT_SIZE = 320
 
 
 def resolve_arch(spec_or_name: ArchSpec | ZooEntry | str) -> tuple[ArchSpec, int | None]:
@@ -28,16 +27,15 @@ def resolve_arch(spec_or_name: ArchSpec | ZooEntry | str) -> tuple[ArchSpec, int
     return entry.arch, entry.input_size
 
 
-def build_model(
-    spec_or_name: ArchSpec | ZooEntry | str, num_classes: int = 80, input_size: int | None = None
-) -> PicoDet:
-    """A freshly initialised PicoDet; `input_size` defaults to the zoo model's size, else 320."""
+def build_model(spec_or_name: ArchSpec | ZooEntry | str, num_classes: int = 80, input_size: int | None = None) -> Any:
+    """A freshly initialised network of the architecture's generation; `input_size` defaults to the zoo model's."""
     arch, zoo_size = resolve_arch(spec_or_name)
-    return PicoDet(arch, num_classes=num_classes, input_size=input_size or zoo_size or DEFAULT_INPUT_SIZE)
+    network = get_generation(arch.generation).network_class()
+    return network(arch, num_classes=num_classes, input_size=input_size or zoo_size or DEFAULT_INPUT_SIZE)
 
 
 def _checkpoint_layout(state_dict: Mapping[str, Any]) -> dict[str, Any] | None:
-    """Neck width, head width, head depth and cls/reg sharing as stored in a v1 checkpoint."""
+    """Neck width, head width, head depth and cls/reg sharing as stored in a checkpoint."""
     try:
         neck = state_dict["neck.conv_t.convs.0.conv.weight"].shape[0]
         head = state_dict["head.conv_feat.cls_conv_pw0.0.conv.weight"].shape[0]
@@ -57,13 +55,18 @@ def arch_for_state_dict(state_dict: Mapping[str, Any], spec: ArchSpec) -> ArchSp
 
     This tells the two PicoDet-L variants apart (spec "Note L"): the `picodet_l_*` URLs may serve the
     160-ch shared-head L or the earlier 128-ch `picodet-l-seed128` with its separate regression tower.
-    Only architectures with the same backbone are considered; `spec` is returned when nothing fits better.
+    Only architectures of the same generation and backbone are considered; `spec` is returned when nothing fits
+    better.
     """
     layout = _checkpoint_layout(state_dict)
     if layout is None or all(getattr(spec, k) == v for k, v in layout.items()):
         return spec
     for arch in load_zoo().archs.values():
-        same_backbone = (arch.backbone, arch.backbone_args) == (spec.backbone, spec.backbone_args)
+        same_backbone = (arch.generation, arch.backbone, arch.backbone_args) == (
+            spec.generation,
+            spec.backbone,
+            spec.backbone_args,
+        )
         if same_backbone and all(getattr(arch, k) == v for k, v in layout.items()):
             return arch
     return spec

@@ -5,15 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-BACKBONES = ("esnet", "shufflenetv2", "mobilenetv3", "lcnet")
-
 
 @dataclass(frozen=True)
 class ArchSpec:
-    """What the model registry needs to build a PicoDet v1 network."""
+    """What the model registry needs to build a PicoDet network of the given generation."""
 
     name: str
     backbone: str
+    generation: str = "v1"
     backbone_args: dict[str, Any] = field(default_factory=dict)
     neck_channels: int = 96
     head_channels: int = 96

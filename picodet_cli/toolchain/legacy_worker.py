@@ -37,12 +37,12 @@ import numpy as np  # before paddle: with paddle first, jit.save segfaults in zl
 
 
 def _build(job: dict[str, Any]) -> Any:
-    from picodet_cli.models.detector import PicoDet
+    from picodet_cli.models.registry import build_model
     from picodet_cli.models.spec import ArchSpec
 
     arch = dict(job["arch"])
     arch["strides"] = tuple(arch["strides"])
-    return PicoDet(ArchSpec(**arch), num_classes=int(job["num_classes"]), input_size=int(job["input_size"]))
+    return build_model(ArchSpec(**arch), num_classes=int(job["num_classes"]), input_size=int(job["input_size"]))
 
 
 def _input_spec(job: dict[str, Any]) -> list[Any]:

@@ -11,7 +11,6 @@ from paddle import nn
 
 from ...errors import PicodetError
 from ..layers import BlockSequence, ConvBN, SEModule, get_act, make_divisible, shuffle_concat
-from . import register_backbone
 
 _ConvBN = partial(ConvBN, names=("_conv", "_batch_norm"))
 STAGE_BLOCKS = (3, 7, 3)
@@ -57,7 +56,6 @@ class DSBlock(nn.Layer):
         return self._conv_pw_mv1(self._conv_dw_mv1(paddle.concat([x1, x2], axis=1)))
 
 
-@register_backbone("esnet")
 class ESNet(BlockSequence):
     """ESNet with width `scale` and one mid-channel ratio per block (13 blocks); outputs strides 8/16/32."""
 

@@ -6,7 +6,6 @@ import paddle
 from paddle import nn
 
 from ..layers import BlockSequence, ConvBN, SEModule, get_act, make_divisible
-from . import register_backbone
 
 # Per stage: (kernel, in, out, stride, SE) at scale 1.0; stages are named blocks2..blocks6.
 STAGES = (
@@ -36,7 +35,6 @@ class DepthwiseSeparable(nn.Layer):
         return self.pw_conv(x)
 
 
-@register_backbone("lcnet")
 class LCNet(BlockSequence):
     """PP-LCNet with width `scale` (channels rounded to multiples of 8); outputs strides 8/16/32."""
 

@@ -9,7 +9,6 @@ from paddle import nn
 
 from ...errors import PicodetError
 from ..layers import BlockSequence, ConvBN, SEModule, get_act, make_divisible
-from . import register_backbone
 
 
 class Row(NamedTuple):
@@ -63,7 +62,6 @@ class ResidualUnit(nn.Layer):
         return x + y if self.shortcut else y
 
 
-@register_backbone("mobilenetv3")
 class MobileNetV3(BlockSequence):
     """MobileNetV3 ('large' only) with width `scale`; outputs strides 8/16/32."""
 

@@ -10,7 +10,6 @@ from paddle import nn
 
 from ...errors import PicodetError
 from ..layers import Activation, BlockSequence, ConvBN, get_act, shuffle_concat
-from . import register_backbone
 
 _ConvBN = partial(ConvBN, names=("_conv", "_batch_norm"))
 STAGE_BLOCKS = (4, 8, 4)
@@ -58,7 +57,6 @@ class ShuffleDSBlock(nn.Layer):
         return shuffle_concat([x1, x2])
 
 
-@register_backbone("shufflenetv2")
 class ShuffleNetV2(BlockSequence):
     """ShuffleNetV2 (stages of 4/8/4 units); outputs the three stage ends (strides 8/16/32).
 
