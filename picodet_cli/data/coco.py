@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from picodet_cli.data import records as rec
-from picodet_cli.data.records import DatasetError, DatasetIndex, ImageRecord
+from picodet_cli.data.records import DatasetError, DatasetIndex, ImageRecord, Tally
 
 COCO_HINT = "give a COCO instances json with images, annotations and categories lists"
 
@@ -32,58 +32,60 @@ def read_coco(
         raise DatasetError(f"classes do not match {annotations.name}: {_first_difference(list(classes), names)}",
                            "give the category names in the json's order, or no class list")  # fmt: skip
     class_of = {c["id"]: i for i, c in enumerate(categories)}
-    issues: dict[str, int] = {}
+    skips, notes = Tally(), Tally()
     by_image: dict[Any, list[dict[str, Any]]] = defaultdict(list)
     for ann in data["annotations"]:
         by_image[ann.get("image_id")].append(ann)
     records, gt_images, gt_annotations = [], [], []
     for entry in data["images"]:
         anns = by_image.pop(entry.get("id"), [])
-        path = images / str(entry.get("file_name", ""))
+        name = str(entry.get("file_name", ""))
+        path = images / name
         if not path.is_file():
-            rec.count(issues, rec.MISSING_IMAGE)
+            skips.add(rec.MISSING_IMAGE, name)
             continue
         dims = rec.image_dims(entry.get("width"), entry.get("height"), path)
         if dims is None:
-            rec.count(issues, rec.UNKNOWN_SIZE)
+            skips.add(rec.UNKNOWN_SIZE, name)
             continue
-        boxes, labels = _targets(anns, class_of, dims, issues)
+        boxes, labels = _targets(anns, class_of, dims, skips, notes, name)
         if not boxes and not keep_empty:
-            rec.count(issues, rec.EMPTY_IMAGE)
+            skips.add(rec.EMPTY_IMAGE, name)
             continue
         records.append(ImageRecord(path, dims[0], dims[1], *rec.as_targets(boxes, labels), int(entry["id"])))
         gt_images.append({**entry, "width": dims[0], "height": dims[1]})
         gt_annotations += [{k: v for k, v in a.items() if k != "segmentation"} for a in anns]
     if by_image:
-        rec.count(issues, rec.ORPHAN_BOX, sum(len(v) for v in by_image.values()))
+        skips.add(rec.ORPHAN_BOX, f"image_id {next(iter(by_image))}", sum(len(v) for v in by_image.values()))
     gt = {"images": gt_images, "annotations": gt_annotations, "categories": [dict(c) for c in categories]}
-    return DatasetIndex(records, names, [c["id"] for c in categories], issues, f"coco:{annotations}", gt)
+    ids = [c["id"] for c in categories]
+    source = f"coco:{annotations}"
+    return DatasetIndex(records, names, ids, skips.counts, source, gt, len(data["images"]), skips.examples, notes)
 
 
 def _targets(
-    anns: list[dict[str, Any]], class_of: dict[Any, int], dims: tuple[int, int], issues: dict[str, int]
+    anns: list[dict[str, Any]], class_of: dict[Any, int], dims: tuple[int, int], skips: Tally, notes: Tally, name: str
 ) -> tuple[list[list[float]], list[int]]:
     """Training boxes (xyxy, clipped) and classes of one image; crowd and bad boxes are counted and skipped."""
     boxes, labels = [], []
     for ann in anns:
         if ann.get("iscrowd"):
-            rec.count(issues, rec.CROWD_BOX)
+            skips.add(rec.CROWD_BOX, name)
             continue
         if ann.get("category_id") not in class_of:
-            rec.count(issues, rec.UNKNOWN_CLASS)
+            skips.add(rec.UNKNOWN_CLASS, name)
             continue
         bbox = ann.get("bbox")
         if not isinstance(bbox, list | tuple) or len(bbox) != 4:
-            rec.count(issues, rec.MALFORMED_BOX)
+            skips.add(rec.MALFORMED_BOX, name)
             continue
         try:
             x, y, w, h = (float(v) for v in bbox)
         except (TypeError, ValueError):
-            rec.count(issues, rec.MALFORMED_BOX)
+            skips.add(rec.MALFORMED_BOX, name)
             continue
-        box, reason = rec.clip_box([x, y, x + w, y + h], *dims)
+        box = rec.clip_counted([x, y, x + w, y + h], *dims, skips, notes, name)
         if box is None:
-            rec.count(issues, reason or rec.MALFORMED_BOX)
             continue
         boxes.append(box)
         labels.append(class_of[ann["category_id"]])

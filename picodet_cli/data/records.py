@@ -7,6 +7,7 @@ columns 0..9 is [0, 10]); classes are contiguous 0..C-1, mapped back to `categor
 from __future__ import annotations
 
 import copy
+import math
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,10 +28,42 @@ UNKNOWN_CLASS = "unknown class"
 CROWD_BOX = "crowd box (eval only)"
 EMPTY_IMAGE = "image without boxes"
 ORPHAN_BOX = "box of an unlisted image"
+LABEL_LINE = "malformed label line"
+CLIPPED_BOX = "boxes clipped to the image (they extended past its edges)"
+IMAGE_REASONS = (MISSING_IMAGE, UNKNOWN_SIZE)  # an image entry that cannot be used at all
+NOT_SKIPPED = (CROWD_BOX,)  # counted, but used (for evaluation): not in the warning
+EXAMPLES_KEPT = 3  # files named per skip reason
 
 
 class DatasetError(PicodetError):
     """A dataset cannot be read at all (missing or malformed annotation file, class mismatch)."""
+
+
+@dataclass
+class Tally:
+    """Counts by reason, with the first few files named per reason (for one warning, or a report)."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    examples: dict[str, list[str]] = field(default_factory=dict)
+
+    def add(self, reason: str, where: str | None = None, n: int = 1) -> None:
+        """Count `n` items for `reason`; `where` (a file name) is kept among the first few examples."""
+        self.counts[reason] = self.counts.get(reason, 0) + n
+        named = self.examples.setdefault(reason, [])
+        if where is not None and len(named) < EXAMPLES_KEPT and where not in named:
+            named.append(where)
+
+    def lines(self) -> list[str]:
+        """'N reason (file, file, ...)' per reason, largest count first."""
+        ordered = sorted(self.counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        return [f"{n} {reason}{_named(self.examples.get(reason), n)}" for reason, n in ordered if n]
+
+
+def _named(examples: list[str] | None, n: int) -> str:
+    if not examples:
+        return ""
+    more = ", ..." if n > len(examples) else ""
+    return f" ({', '.join(examples)}{more})"
 
 
 @dataclass
@@ -51,6 +84,9 @@ class DatasetIndex:
 
     `coco_gt` is the ground truth used for evaluation (from the reader); when None it is built from
     the records. It keeps what training does not use (crowd / difficult boxes as iscrowd=1).
+    `listed` counts the image entries the annotations list (kept or not); `examples` names the first
+    files skipped per reason; `notes` counts what was read in a non-default way (VOC images found by the
+    XML's stem, YOLO background images).
     """
 
     records: list[ImageRecord]
@@ -59,6 +95,13 @@ class DatasetIndex:
     issues: dict[str, int]
     source: str
     coco_gt: dict[str, Any] | None = field(default=None, repr=False)
+    listed: int = -1
+    examples: dict[str, list[str]] = field(default_factory=dict, repr=False)
+    notes: Tally = field(default_factory=Tally, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.listed < 0:
+            self.listed = len(self.records) + sum(self.issues.get(r, 0) for r in (*IMAGE_REASONS, EMPTY_IMAGE))
 
     def __len__(self) -> int:
         return len(self.records)
@@ -82,6 +125,22 @@ class DatasetIndex:
             f"{self.source}: {len(self.records)} images, {boxes} boxes, {len(self.class_names)} classes; "
             f"skipped: {skipped}"
         )
+
+    def unusable(self) -> int:
+        """Listed images that cannot be used at all (missing, or their size unreadable)."""
+        return sum(self.issues.get(r, 0) for r in IMAGE_REASONS)
+
+    def warning(self) -> str | None:
+        """One message: what was skipped (counts by reason, first files named), then the notes."""
+        parts = []
+        shown = {k: v for k, v in self.issues.items() if k not in NOT_SKIPPED}
+        skipped = Tally(shown, self.examples).lines()
+        if skipped:
+            parts.append(f"{self.source}: skipped {'; '.join(skipped)}")
+        notes = self.notes.lines()
+        if notes:
+            parts.append(f"{self.source}: {'; '.join(notes)}")
+        return " | ".join(parts) or None
 
 
 def coco_gt_from_records(
@@ -116,7 +175,7 @@ def clip_box(box: Any, width: int, height: int) -> tuple[list[float] | None, str
         x1, y1, x2, y2 = (float(v) for v in box)
     except (TypeError, ValueError):
         return None, MALFORMED_BOX
-    if not all(np.isfinite([x1, y1, x2, y2])):
+    if not (math.isfinite(x1) and math.isfinite(y1) and math.isfinite(x2) and math.isfinite(y2)):
         return None, MALFORMED_BOX
     if x2 <= x1 or y2 <= y1:
         return None, BAD_SIZE_BOX
@@ -125,6 +184,18 @@ def clip_box(box: Any, width: int, height: int) -> tuple[list[float] | None, str
     if x2 <= x1 or y2 <= y1:
         return None, OUTSIDE_BOX
     return [x1, y1, x2, y2], None
+
+
+def clip_counted(box: Any, width: int, height: int, skips: Tally, notes: Tally, where: str) -> list[float] | None:
+    """`clip_box`, counting a skipped box in `skips` and a box that had to be clipped in `notes`."""
+    clipped, reason = clip_box(box, width, height)
+    if clipped is None:
+        skips.add(reason or MALFORMED_BOX, where)
+    elif (clipped[0] <= 0 or clipped[1] <= 0 or clipped[2] >= width or clipped[3] >= height) and any(
+        abs(float(a) - b) > 0.01 for a, b in zip(box, clipped, strict=True)
+    ):
+        notes.add(CLIPPED_BOX, where)
+    return clipped
 
 
 def as_targets(boxes: list[list[float]], classes: list[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -181,3 +252,6 @@ def image_dims(entry_w: Any, entry_h: Any, path: Path) -> tuple[int, int] | None
 def count(issues: dict[str, int], reason: str, n: int = 1) -> None:
     """Add `n` to the count of a skip reason."""
     issues[reason] = issues.get(reason, 0) + n
+
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")  # what VOC and YOLO tools look for

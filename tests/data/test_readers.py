@@ -22,8 +22,8 @@ def _jpeg(path: Path, width: int = 16, height: int = 12) -> Path:
 
 
 @pytest.fixture(scope="module")
-def coco_json(shared_dir: Path) -> Path:
-    return shared_dir / "data" / "coco_eval" / "instances_val2014_100.json"
+def coco_json(coco_eval_dir: Path) -> Path:
+    return coco_eval_dir / "instances_val2014_100.json"
 
 
 @pytest.fixture
@@ -119,8 +119,8 @@ def test_coco_class_mismatch_and_bad_files(tmp_path: Path, coco_json: Path, coco
             read_dataset("coco", tmp_path, path)
     with pytest.raises(DatasetError, match="image folder not found"):
         read_dataset("coco", tmp_path / "missing", coco_json)
-    with pytest.raises(DatasetError, match="unknown dataset format 'yolo'"):
-        read_dataset("yolo", tmp_path, coco_json)
+    with pytest.raises(DatasetError, match="unknown dataset format 'yaml'"):
+        read_dataset("yaml", tmp_path, coco_json)
 
 
 def _voc_xml(path: Path, filename: str, objects: list[tuple], size: tuple[int, int] | None = (100, 80)) -> None:
