@@ -1,4 +1,4 @@
-"""Shared fixtures: the reference folder beside the checkout, and an isolated picodet cache."""
+"""Shared fixtures: the trimmed reference data in tests/fixtures, and an isolated picodet cache."""
 
 from __future__ import annotations
 
@@ -7,23 +7,63 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
+FIXTURES = REPO / "tests" / "fixtures"
 
 
 @pytest.fixture(scope="session")
-def shared_dir() -> Path:
-    """`../shared` (reference material); CI places it beside the checkout."""
-    if not SHARED.is_dir():
-        pytest.fail(f"reference folder {SHARED} is missing (it must sit beside the checkout)")
-    return SHARED
+def fixtures_dir() -> Path:
+    """`tests/fixtures`: the trimmed reference data the tests carry (origin and licences in its README)."""
+    return FIXTURES
 
 
 @pytest.fixture(scope="session")
-def golden_dirs(shared_dir: Path) -> list[Path]:
-    """Every golden model folder present, so new goldens are picked up without code changes."""
-    dirs = sorted(p for p in (shared_dir / "reference" / "golden").iterdir() if (p / "io.npz").is_file())
-    assert dirs, "no golden folders found"
-    return dirs
+def images_dir() -> Path:
+    """Sample photos (rocket.jpg 640x427, chelsea.png 451x300)."""
+    return FIXTURES / "images"
+
+
+@pytest.fixture(scope="session")
+def coco_eval_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The public COCOeval fixture (100 val2014 images' ground truth + fake detections), unpacked."""
+    import gzip
+
+    folder = tmp_path_factory.mktemp("coco_eval")
+    for packed in (FIXTURES / "coco_eval").glob("*.json.gz"):
+        (folder / packed.name.removesuffix(".gz")).write_bytes(gzip.decompress(packed.read_bytes()))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def golden_dirs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """The v1 golden folder (`picodet_s_320`) with the reference's file names, rebuilt from tests/fixtures/golden_v1."""
+    return [_unpack_golden_v1(FIXTURES / "golden_v1", tmp_path_factory.mktemp("golden") / "picodet_s_320")]
+
+
+def _unpack_golden_v1(src: Path, out: Path) -> Path:
+    """Write weights*.pdparams, io*.npz and train_step*.npz as the reference has them (see tests/fixtures/build.py)."""
+    import shutil
+
+    import numpy as np
+    import paddle
+
+    out.mkdir(parents=True)
+    rs = np.random.RandomState(0)
+    image, batch = (rs.standard_normal(shape).astype(np.float32) for shape in ((1, 3, 320, 320), (2, 3, 320, 320)))
+    base = dict(np.load(src / "weights_perturbed.npz"))
+    for name in ("weights_perturbed", "weights", "weights_train"):
+        delta = dict(np.load(src / f"{name}.delta.npz")) if name != "weights_perturbed" else {}
+        paddle.save({k: paddle.to_tensor(delta.get(k, v)) for k, v in base.items()}, str(out / f"{name}.pdparams"))
+    for name in ("io.npz", "io_perturbed.npz"):
+        d = dict(np.load(src / name))
+        levels = sum(k.startswith("cls_logits_l") for k in d)
+        logits = np.concatenate([d[f"cls_logits_l{i}"].reshape(1, 80, -1) for i in range(levels)], axis=2)
+        scores = (1 / (1 + np.exp(-logits.astype(np.float64)))).astype(np.float32)
+        decoded = scores[:, :, d.pop("decoded_index")]
+        np.savez(out / name, image=image, full_scores=scores, decoded_scores=decoded, **d)
+    for packed in src.glob("train_step*.npz"):
+        np.savez(out / packed.name, image=batch, **np.load(packed))
+    shutil.copy(src / "meta.json", out / "meta.json")
+    return out
 
 
 @pytest.fixture(autouse=True)

@@ -19,7 +19,6 @@ from picodet_cli.cli.main import app
 from picodet_cli.errors import PicodetError
 from picodet_cli.export.formats import get_format
 
-GOLDEN = ("reference", "golden", "picodet_s_320", "weights_perturbed.pdparams")
 SIZE = 64
 EMULATED = ("onnx", "ncnn", "mnn")
 
@@ -27,8 +26,8 @@ pytestmark = pytest.mark.skipif(platform.machine().lower() != "x86_64", reason="
 
 
 @pytest.fixture(scope="module")
-def golden(shared_dir: Path) -> Path:
-    return shared_dir.joinpath(*GOLDEN)
+def golden(golden_dirs: list[Path]) -> Path:
+    return golden_dirs[0] / "weights_perturbed.pdparams"
 
 
 @pytest.fixture(scope="module")

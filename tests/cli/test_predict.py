@@ -13,16 +13,17 @@ from typer.testing import CliRunner
 from picodet_cli.cli.main import app
 
 runner = CliRunner()
+ASSETS = Path(__file__).resolve().parents[2] / "picodet_cli" / "assets"
 
 
 def _weights(golden_dirs: list[Path]) -> Path:
     return golden_dirs[0] / "weights_perturbed.pdparams"
 
 
-def test_predict_writes_images_and_json(tmp_path: Path, golden_dirs: list[Path], shared_dir: Path):
+def test_predict_writes_images_and_json(tmp_path: Path, golden_dirs: list[Path], images_dir: Path):
     photo = tmp_path / "in" / "rocket.jpg"
     photo.parent.mkdir()
-    shutil.copy(shared_dir / "data" / "images" / "rocket.jpg", photo)
+    shutil.copy(images_dir / "rocket.jpg", photo)
     (tmp_path / "in" / "notes.png").write_bytes(b"this is not an image")
     out = tmp_path / "out"
     args = ["predict", "picodet-s", str(photo.parent), "--weights", str(_weights(golden_dirs))]
@@ -43,14 +44,14 @@ def test_predict_writes_images_and_json(tmp_path: Path, golden_dirs: list[Path],
     assert saved["predictions"][0]["detections"] == record["detections"]
 
 
-def test_predict_matches_model_detect(tmp_path: Path, golden_dirs: list[Path], shared_dir: Path):
+def test_predict_matches_model_detect(tmp_path: Path, golden_dirs: list[Path]):
     """The CLI's boxes are the model's own detect() output above the threshold, in original pixels."""
     import paddle
 
     from picodet_cli.data.transforms import preprocess, read_image
     from picodet_cli.models.pretrained import create_model
 
-    image_path = shared_dir / "data" / "images" / "astronaut.png"
+    image_path = ASSETS / "astronaut.jpg"
     loaded = create_model("picodet-s", _weights(golden_dirs))
     loaded.model.eval()
     tensor, im_shape, scale = preprocess(read_image(image_path), 320)
@@ -75,8 +76,8 @@ def test_predict_missing_source_is_one_line(tmp_path: Path):
     assert result.exit_code == 1 and "no such file or folder" in result.output
 
 
-def test_predict_offline_uncached_zoo_model(tmp_path: Path, monkeypatch, shared_dir: Path):
+def test_predict_offline_uncached_zoo_model(tmp_path: Path, monkeypatch, images_dir: Path):
     monkeypatch.setenv("PICODET_OFFLINE", "1")
-    image = shared_dir / "data" / "images" / "rocket.jpg"
+    image = images_dir / "rocket.jpg"
     result = runner.invoke(app, ["predict", "s-320", str(image), "--out", str(tmp_path)])
     assert result.exit_code == 1 and "picodet pull" in result.output and "Traceback" not in result.output

@@ -19,8 +19,8 @@ def json_of(output: str):
     return json.loads(output[min(i for i in (output.find("{"), output.find("[")) if i >= 0) :])
 
 
-def test_eval_detections_file_reproduces_the_public_fixture(shared_dir: Path):
-    folder = shared_dir / "data" / "coco_eval"
+def test_eval_detections_file_reproduces_the_public_fixture(coco_eval_dir: Path):
+    folder = coco_eval_dir
     result = runner.invoke(
         app,
         ["eval", "--annotations", str(folder / "instances_val2014_100.json"),
@@ -31,7 +31,7 @@ def test_eval_detections_file_reproduces_the_public_fixture(shared_dir: Path):
     assert stats[:5] == pytest.approx(EXPECTED, abs=1e-12)
 
 
-def test_eval_needs_both_files_one_line_error(shared_dir: Path):
+def test_eval_needs_both_files_one_line_error():
     result = runner.invoke(app, ["eval", "--detections", "x.json"])
     assert result.exit_code == 1 and "go together" in result.output and "Traceback" not in result.output
 

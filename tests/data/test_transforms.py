@@ -12,11 +12,6 @@ from picodet_cli.data.transforms import COLOR_ORDER, MEAN, STD, batch_preprocess
 from picodet_cli.errors import PicodetError
 
 
-@pytest.fixture(scope="module")
-def images_dir(shared_dir: Path) -> Path:
-    return shared_dir / "data" / "images"
-
-
 def test_read_image_from_path_and_bytes(images_dir: Path) -> None:
     path = images_dir / "rocket.jpg"
     image = read_image(path)
@@ -61,8 +56,8 @@ def test_preprocess_shapes_and_scale_factor(images_dir: Path) -> None:
 
 
 def test_preprocess_pixel_values_by_hand(images_dir: Path) -> None:
-    bgr = read_image(images_dir / "coffee.png")
-    image, _, _ = preprocess(bgr, (400, 600))  # same size: the resize keeps every pixel
+    bgr = read_image(images_dir / "chelsea.png")
+    image, _, _ = preprocess(bgr, (300, 451))  # same size: the resize keeps every pixel
     y, x = 123, 321
     b, g, r = (int(v) for v in bgr[y, x])
     expected = [(r / 255 - 0.485) / 0.229, (g / 255 - 0.456) / 0.224, (b / 255 - 0.406) / 0.225]
@@ -71,7 +66,7 @@ def test_preprocess_pixel_values_by_hand(images_dir: Path) -> None:
 
 
 def test_preprocess_resizes_with_cubic_interpolation(images_dir: Path) -> None:
-    bgr = read_image(images_dir / "astronaut.png")
+    bgr = read_image(images_dir / "rocket.jpg")
     image, _, _ = preprocess(bgr, 320)
     rgb = cv2.resize(bgr, (320, 320), interpolation=cv2.INTER_CUBIC)[:, :, ::-1].astype(np.float32) / 255
     expected = ((rgb - np.array(MEAN)) / np.array(STD)).transpose(2, 0, 1)

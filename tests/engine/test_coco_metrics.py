@@ -21,8 +21,8 @@ EXPECTED = [
 
 
 @pytest.fixture(scope="module")
-def coco_dir(shared_dir: Path) -> Path:
-    return shared_dir / "data" / "coco_eval"
+def coco_dir(coco_eval_dir: Path) -> Path:
+    return coco_eval_dir
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,6 @@ import pytest
 from picodet_cli.export.formats import FORMATS, get_format
 from picodet_cli.export.pipeline import ExportOptions, FormatResult, run_export
 
-GOLDEN_WEIGHTS = ("reference", "golden", "picodet_s_320", "weights_perturbed.pdparams")
-
 
 @pytest.fixture(scope="session", autouse=True)
 def session_toolchains(toolchains: Path) -> Path:
@@ -49,11 +47,11 @@ def s_export(s_model, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, d
 
 
 @pytest.fixture(scope="session")
-def golden_model(shared_dir: Path):
+def golden_model(golden_dirs: list[Path]):
     """PicoDet-S 320 with the golden perturbed weights: real, separated scores."""
     from picodet_cli.models.pretrained import create_model
 
-    return create_model("picodet-s", shared_dir.joinpath(*GOLDEN_WEIGHTS), input_size=320).model
+    return create_model("picodet-s", golden_dirs[0] / "weights_perturbed.pdparams", input_size=320).model
 
 
 @pytest.fixture(scope="session")

@@ -15,9 +15,11 @@ from picodet_cli.errors import PicodetError, UnsafeCheckpoint
 from picodet_cli.hub.safe_load import load_state_dict
 
 
-def test_golden_weights_load_with_reference_shapes(shared_dir: Path):
-    state = load_state_dict(shared_dir / "reference/golden/picodet_s_320/weights.pdparams")
-    reference = json.loads((shared_dir / "reference/state_dicts/picodet_s_320.json").read_text())
+def test_golden_weights_load_with_reference_shapes(golden_dirs: list[Path], fixtures_dir: Path):
+    import gzip
+
+    state = load_state_dict(golden_dirs[0] / "weights.pdparams")
+    reference = json.loads(gzip.decompress((fixtures_dir / "state_dicts_v1.json.gz").read_bytes()))["picodet_s_320"]
     assert len(state) == reference["num_entries"] == 580
     assert {name: list(array.shape) for name, array in state.items()} == {
         name: shape for name, shape, _ in reference["state_dict"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 from typing import Any
@@ -10,8 +11,8 @@ import pytest
 
 
 @pytest.fixture(scope="session")
-def manifests(shared_dir: Path) -> dict[str, dict[str, Any]]:
-    """Every `state_dicts/<model>.json`, by file stem."""
-    paths = sorted((shared_dir / "reference" / "state_dicts").glob("*.json"))
-    assert paths, "no state-dict manifests found"
-    return {p.stem: json.loads(p.read_text()) for p in paths}
+def manifests(fixtures_dir: Path) -> dict[str, dict[str, Any]]:
+    """Every v1 state-dict manifest (upstream names, shapes and parameter counts), by model stem."""
+    found = json.loads(gzip.decompress((fixtures_dir / "state_dicts_v1.json.gz").read_bytes()))
+    assert found, "no state-dict manifests found"
+    return found
