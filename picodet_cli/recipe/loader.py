@@ -325,34 +325,87 @@ def _check_weights(recipe: Recipe, label: str) -> str:
     return f"weights: {display_path(Path(init))}"
 
 
-def _check_split(recipe: Recipe, label: str, split: str) -> str:
-    from ..data.index import read_dataset
+def recipe_splits(recipe: Recipe, splits: Sequence[str] = ("train", "val")) -> list[Any]:
+    """The recipe's dataset splits as `data.report.Split`s (for the report and `picodet data check`)."""
+    from ..data.report import Split
 
+    data = recipe.data
+    return [Split(s, data.format, getattr(data, f"{s}_images"), getattr(data, f"{s}_annotations")) for s in splits]
+
+
+def data_report(recipe: Recipe, splits: Sequence[str] = ("train", "val"), strict: bool = False) -> Any:
+    """The dataset report (`data.report.DataReport`) of the recipe's splits; a train split needs one total batch."""
+    from ..data.report import check_splits
+
+    batch = recipe.train.batch_size * recipe.train.devices
+    classes = list(recipe.data.classes) or None
+    return check_splits(str(recipe.path), recipe.data.format, recipe_splits(recipe, splits), classes, strict, batch)
+
+
+def _check_paths(recipe: Recipe, label: str, split: str) -> None:
     data = recipe.data
     images, annotations = getattr(data, f"{split}_images"), getattr(data, f"{split}_annotations")
     layout_hint = "check data.root and the data paths"
     if not annotations.exists():
         raise RecipeError(f"{label}: data.{split}_annotations: not found: {annotations}", layout_hint)
-    if not images.is_dir() and (data.format == "coco" or annotations.is_dir()):
+    folder_needed = data.format == "coco" or (data.format == "voc" and annotations.is_dir())
+    if folder_needed and not images.is_dir():
         raise RecipeError(f"{label}: data.{split}_images: folder not found: {images}", layout_hint)
+
+
+def _check_data(recipe: Recipe, label: str, splits: list[str], strict: bool) -> list[str]:
+    """Read every split through the dataset report; its first problem (the real cause) is the error."""
+    from ..data.report import check_splits
+
+    for split in splits:
+        _check_paths(recipe, label, split)
+    classes = list(recipe.data.classes) or None
     try:
-        index = read_dataset(data.format, images, annotations, data.classes or None, keep_empty=split != "train")
+        report = check_splits(
+            str(recipe.path), recipe.data.format, recipe_splits(recipe, splits), classes, strict, fail_fast=True
+        )
     except PicodetError as error:
-        raise RecipeError(f"{label}: data.{split}_annotations: {error.message}", error.hint) from None
-    found = len(index.class_names)
-    if found != recipe.model.num_classes:
-        raise RecipeError(
-            f"{label}: model.num_classes: {recipe.model.num_classes}, but {annotations.name} has {found} classes",
-            f"list them in data.classes (or set model.num_classes = {found})",
-        )
-    total = recipe.train.batch_size * recipe.train.devices
-    if split == "train" and len(index.records) < total:
-        raise RecipeError(
-            f"{label}: train.batch_size: {recipe.train.batch_size} x {recipe.train.devices} device(s) is more "
-            f"than the {len(index.records)} training images",
-            f"use batch_size <= {len(index.records) // recipe.train.devices}",
-        )
-    return f"data {split}: {index.summary()}"
+        split, _, message = error.message.partition(": ")
+        raise RecipeError(f"{label}: data.{split}_annotations: {message}", error.hint) from None
+    lines = []
+    for split in report.splits:
+        if split.problems:
+            raise RecipeError(f"{label}: data.{split.split}_annotations: {split.problems[0]}", "`picodet data check "
+                              f"{display_path(recipe.path)}` shows the whole dataset report")  # fmt: skip
+        found = len(report.class_names)
+        if found != recipe.model.num_classes:
+            raise RecipeError(
+                f"{label}: model.num_classes: {recipe.model.num_classes}, but "
+                f"{getattr(recipe.data, f'{split.split}_annotations').name} has {found} classes",
+                f"list them in data.classes (or set model.num_classes = {found})",
+            )
+        total = recipe.train.batch_size * recipe.train.devices
+        if split.split == "train" and split.images < total:
+            raise RecipeError(
+                f"{label}: train.batch_size: {recipe.train.batch_size} x {recipe.train.devices} device(s) is more "
+                f"than the {split.images} training images",
+                f"use batch_size <= {split.images // recipe.train.devices}",
+            )
+        lines.append(f"data {split.split}: {_split_line(split)}")
+    return lines
+
+
+def _split_line(split: Any) -> str:
+    """One line of a split report: counts, what was skipped, the decoding check."""
+    from ..data.records import Tally
+
+    skipped = "; ".join(Tally(split.skipped, split.skipped_examples).lines()) or "nothing"
+    notes = "; ".join(Tally(split.notes, split.note_examples).lines())
+    bad = (
+        f", {len(split.undecodable)} cannot be decoded ({', '.join(split.undecodable[:3])})"
+        if split.undecodable
+        else ""
+    )
+    line = (
+        f"{split.source}: {split.images} images, {split.boxes} boxes, {len(split.boxes_per_class)} classes; "
+        f"skipped: {skipped}; decoded {split.decoded} images{bad}"
+    )
+    return line + (f"; {notes}" if notes else "")
 
 
 def _check_export(recipe: Recipe, label: str) -> str:
@@ -370,10 +423,11 @@ def _check_export(recipe: Recipe, label: str) -> str:
     return f"export: {', '.join(f.name for f in chosen)} -> {display_path(export.dir)}"
 
 
-def check_recipe(recipe: Recipe, check_data: bool = True) -> list[str]:
+def check_recipe(recipe: Recipe, check_data: bool = True, strict: bool = False) -> list[str]:
     """Check what a recipe points at (model, weights, dataset); return info lines, raise on the first problem.
 
-    `check_data=False` skips the dataset on disk entirely (paths and annotations).
+    `check_data=False` skips the dataset on disk entirely (paths and annotations). The dataset is read through
+    the dataset report (`data.report`): a sample of images is decoded, every image with `strict`.
     """
     label, model, zoo = display_path(recipe.path), recipe.model, load_zoo()
     entry = zoo.find(model.arch)
@@ -385,7 +439,7 @@ def check_recipe(recipe: Recipe, check_data: bool = True) -> list[str]:
     splits = _data_splits(recipe) if check_data else []
     if splits and not recipe.data.root.is_dir():
         raise RecipeError(f"{label}: data.root: folder not found: {recipe.data.root}", "--set data.root=PATH")
-    lines += [_check_split(recipe, label, split) for split in splits]
+    lines += _check_data(recipe, label, splits, strict) if splits else []
     lines += [_check_export(recipe, label)] if "export" in recipe.stages else []
     lines.append(f"stages: {', '.join(recipe.stages) or 'none'}")
     lines.append(f"output: {display_path(recipe.output.dir)}")

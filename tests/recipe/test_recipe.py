@@ -307,12 +307,21 @@ def test_export_recipes_have_only_model_weights_export():
 # ------------------------------------------------------------------------------------------- checking
 
 
+def tiny_jpeg(path: Path, width: int = 64, height: int = 48) -> Path:
+    import cv2
+    import numpy as np
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), np.full((height, width, 3), 90, np.uint8))
+    return path
+
+
 def coco_dataset(root: Path, classes: list[str], images: int = 2) -> Path:
-    """A tiny COCO split under root/train: empty image files (the json gives their size)."""
+    """A tiny COCO split under root/train: 64x48 images."""
     (root / "train/images").mkdir(parents=True, exist_ok=True)
     entries, annotations = [], []
     for i in range(images):
-        (root / f"train/images/{i}.jpg").write_bytes(b"")
+        tiny_jpeg(root / f"train/images/{i}.jpg")
         entries.append({"id": i + 1, "file_name": f"{i}.jpg", "width": 64, "height": 48})
         annotations.append({"id": i + 1, "image_id": i + 1, "category_id": 1, "bbox": [4, 4, 20, 20], "iscrowd": 0})
     categories = [{"id": k + 1, "name": name} for k, name in enumerate(classes)]
@@ -362,7 +371,7 @@ def test_check_reads_a_voc_list_file_without_an_image_folder(tmp_path: Path):
     obj = "<object><name>{}</name><bndbox><xmin>4</xmin><ymin>4</ymin><xmax>30</xmax><ymax>30</ymax></bndbox></object>"
     for i, name in enumerate(["cat", "dog"]):
         write(tmp_path / f"voc/xml/{i}.xml", xml.format(obj.format(name)))
-        write(tmp_path / f"voc/img/{i}.jpg", "")
+        tiny_jpeg(tmp_path / f"voc/img/{i}.jpg")
     write(tmp_path / "voc/trainval.txt", "img/0.jpg xml/0.xml\nimg/1.jpg xml/1.xml\n")
     write(tmp_path / "voc/test.txt", "img/1.jpg xml/1.xml\n")
     text = '[model]\narch = "s-320"\n[data]\nformat = "voc"\nroot = "voc"\nclasses = ["cat", "dog"]\n'
