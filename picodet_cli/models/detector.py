@@ -13,7 +13,7 @@ from .neck import CSPPAN
 from .spec import ArchSpec
 
 
-def _to_rows(x: paddle.Tensor) -> paddle.Tensor:
+def to_rows(x: paddle.Tensor) -> paddle.Tensor:
     """[N,C,H,W] -> [N,H*W,C] (row-major cells) with reshape + transpose only."""
     return paddle.transpose(paddle.reshape(x, [0, x.shape[1], -1]), [0, 2, 1])
 
@@ -58,7 +58,7 @@ class PicoDet(nn.Layer):
         export order: deploy/python reads the first half as scores and the second half as boxes.
         """
         cls_logits, bbox_reg = self.head_outputs(image)
-        return [_to_rows(F.sigmoid(c)) for c in cls_logits] + [_to_rows(r) for r in bbox_reg]
+        return [to_rows(F.sigmoid(c)) for c in cls_logits] + [to_rows(r) for r in bbox_reg]
 
     @paddle.no_grad()
     def detect(

@@ -3,7 +3,7 @@
 Shared by the Paddle model and every exported runtime. One pipeline with two entry points:
 `postprocess_logits` takes the head's NCHW logits, `postprocess_deploy` the exported "deploy
 layout" (per level sigmoid scores [N, h·w, C] and raw box logits [N, h·w, 4·(reg_max+1)]).
-Both convert to the deploy layout and run `_decode` + `multiclass_nms`.
+Both convert to the deploy layout and run `decode_levels` + `multiclass_nms`.
 
 Ties in the per-level top-`nms_pre` cut are broken by anchor index (lower first); Paddle's CPU
 top-k orders exact ties differently, which only matters for degenerate (untrained) scores.
@@ -62,7 +62,7 @@ def decode_v1(
 ) -> tuple[np.ndarray, np.ndarray]:
     """v1 eval decode: boxes [N, M, 4] (original-image pixels) and scores [N, C, M] fed to NMS."""
     scores, box_logits, shapes = _deploy_layout(cls_logits, bbox_reg)
-    return _decode(scores, box_logits, shapes, strides, reg_max, nms_pre, im_shape, scale_factor)
+    return decode_levels(scores, box_logits, shapes, strides, reg_max, nms_pre, im_shape, scale_factor)
 
 
 def decode_all(
@@ -77,7 +77,7 @@ def decode_all(
     Boxes are in network-input pixels, or divided by `scale_factor` ([y, x]) when given.
     """
     scores, box_logits, shapes = _deploy_layout(cls_logits, bbox_reg)
-    return _decode(scores, box_logits, shapes, strides, reg_max, None, None, scale_factor)
+    return decode_levels(scores, box_logits, shapes, strides, reg_max, None, None, scale_factor)
 
 
 def postprocess_logits(
@@ -126,7 +126,7 @@ def postprocess_deploy(
                 "pass the input size the model was exported with",
             )
     im_shape = np.array([height, width], np.float32)
-    boxes, cls_scores = _decode(scores, box_logits, shapes, strides, reg_max, nms_pre, im_shape, scale_factor)
+    boxes, cls_scores = decode_levels(scores, box_logits, shapes, strides, reg_max, nms_pre, im_shape, scale_factor)
     return multiclass_nms(boxes, cls_scores, score_threshold, nms_threshold, nms_top_k, keep_top_k)
 
 
@@ -171,7 +171,7 @@ def _per_image(values: np.ndarray | None, n: int) -> np.ndarray | None:
     return None if values is None else np.broadcast_to(np.asarray(values, np.float32).reshape(-1, 2), (n, 2))
 
 
-def _decode(
+def decode_levels(
     scores: Sequence[np.ndarray],
     box_logits: Sequence[np.ndarray],
     level_shapes: Sequence[tuple[int, int]],
