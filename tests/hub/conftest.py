@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import pickle
 import re
@@ -25,6 +26,7 @@ class Request:
 
     path: str
     range: str | None
+    if_range: str | None = None
     status: int = 0
     sent: int = 0  # body bytes written
 
@@ -34,15 +36,20 @@ class FileServer:
     """Serves `files` (URL path -> bytes) with Range support.
 
     Misbehaviour: `faults[path]` is a queue of one-shot faults consumed per request: "500", "hold" (send half
-    the body, then wait for `release`), or ("drop", n) (send n body bytes, then close). `ignore_range`
-    answers 200 with the whole file to Range requests; `extra_length` declares a Content-Length larger
-    than the body.
+    the body, then wait for `release`), ("drop", n) (send n body bytes, then close), ("drop", n, new_body)
+    (the same, then serve `new_body` from now on: the file changed upstream), or ("trickle", seconds) (one
+    byte every `seconds`). `ignore_range` answers 200 with the whole file to Range requests; `extra_length`
+    declares a Content-Length larger than the body. `etags` sends an ETag (derived from the bytes) and honours
+    If-Range unless `ignore_if_range`; `redirects[path]` answers 302 to another path.
     """
 
     files: dict[str, bytes] = field(default_factory=dict)
     faults: dict[str, list[object]] = field(default_factory=dict)
     ignore_range: bool = False
     extra_length: int = 0
+    etags: bool = False
+    ignore_if_range: bool = False
+    redirects: dict[str, str] = field(default_factory=dict)
     requests: list[Request] = field(default_factory=list)
     got_request: threading.Event = field(default_factory=threading.Event)
     release: threading.Event = field(default_factory=threading.Event)
@@ -61,19 +68,23 @@ def _handler(state: FileServer) -> type[BaseHTTPRequestHandler]:
             pass
 
         def do_GET(self) -> None:
-            req = Request(self.path, self.headers.get("Range"))
+            req = Request(self.path, self.headers.get("Range"), self.headers.get("If-Range"))
             queue = state.faults.get(self.path) or []
             fault = queue.pop(0) if queue else None
             state.requests.append(req)
             state.got_request.set()
+            if self.path in state.redirects:
+                return self._plain(req, 302, b"", {"Location": state.redirects[self.path]})
             body = state.files.get(self.path)
             if body is None:
                 return self._plain(req, 404, b"not found")
             if fault == "500":
                 return self._plain(req, 500, b"try again")
+            etag = f'"{hashlib.sha256(body).hexdigest()[:16]}"' if state.etags else None
             start, status = 0, 200
             match = re.fullmatch(r"bytes=(\d+)-", req.range or "")
-            if match and not state.ignore_range:
+            stale = req.if_range is not None and req.if_range != etag and not state.ignore_if_range
+            if match and not state.ignore_range and not stale:
                 start, status = int(match[1]), 206
                 if start >= len(body):
                     return self._plain(req, 416, b"", {"Content-Range": f"bytes */{len(body)}"})
@@ -84,20 +95,28 @@ def _handler(state: FileServer) -> type[BaseHTTPRequestHandler]:
             self.send_header("Accept-Ranges", "bytes")
             if status == 206:
                 self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+            if etag:
+                self.send_header("ETag", etag)
             self.end_headers()
-            limit = fault[1] if isinstance(fault, tuple) else len(chunk)
-            hold_at = len(chunk) // 2 if fault == "hold" else None
-            self._send_body(req, chunk[:limit], hold_at)
+            kind = fault[0] if isinstance(fault, tuple) else fault
+            limit = fault[1] if kind == "drop" else len(chunk)
+            hold_at = len(chunk) // 2 if kind == "hold" else None
+            self._send_body(req, chunk[:limit], hold_at, fault[1] if kind == "trickle" else None)
+            if kind == "drop" and len(fault) > 2:
+                state.files[self.path] = fault[2]
 
-        def _send_body(self, req: Request, data: bytes, hold_at: int | None) -> None:
+        def _send_body(self, req: Request, data: bytes, hold_at: int | None, trickle: float | None) -> None:
+            piece = 1 if trickle else PIECE
             try:
-                for pos in range(0, len(data), PIECE):
+                for pos in range(0, len(data), piece):
                     if hold_at is not None and pos >= hold_at:
                         state.release.wait(timeout=60)
                         hold_at = None
-                    self.wfile.write(data[pos : pos + PIECE])
-                    req.sent += len(data[pos : pos + PIECE])
-                self.wfile.flush()
+                    if trickle and state.release.wait(timeout=trickle):
+                        return
+                    self.wfile.write(data[pos : pos + piece])
+                    self.wfile.flush()
+                    req.sent += len(data[pos : pos + piece])
             except (BrokenPipeError, ConnectionResetError):
                 pass
 
