@@ -103,8 +103,8 @@ def label_path(image: str) -> str:
 def read_yolo(
     images: Path, annotations: Path, classes: list[str] | None = None, keep_empty: bool = True
 ) -> DatasetIndex:
-    """Index one split: `annotations` is the data.yaml; `images` a folder or list file, or (when it does not
-    exist) a path whose name is the yaml's split key (`train`, `val`, `test`).
+    """Index one split: `annotations` is the data.yaml; `images` a folder or list file of images, or a path named
+    like a split of the yaml (`train`, `val`, `test`) beside it or not on disk, which reads that split's entry.
     """
     images, annotations = Path(images), Path(annotations)
     data = load_data_yaml(annotations)
@@ -112,7 +112,8 @@ def read_yolo(
     if classes is not None and list(classes) != names:
         raise DatasetError(f"classes do not match {annotations.name}: {list(classes)} vs {names}",
                            "give the names in the yaml's order, or no class list")  # fmt: skip
-    if not images.exists() and images.name in SPLITS:
+    beside = images.parent.resolve() == annotations.parent.resolve() and data.get(images.name) not in (None, "")
+    if images.name in SPLITS and (not images.exists() or beside):
         sources = split_sources(data, images.name, annotations)
     else:
         sources = [images]

@@ -21,10 +21,9 @@ from typing import Any
 from ..errors import PicodetError
 from ..zoo import load_zoo
 from .schema import (
-    COCO_LAYOUT,
+    LAYOUTS,
     SECTIONS,
     STAGES,
-    VOC_LAYOUT,
     AugmentSection,
     BenchSection,
     DataSection,
@@ -237,14 +236,13 @@ def build_recipe(path: Path, data: dict[str, Any], origins: dict[tuple[str, str]
         raise RecipeError(
             f"{where('data', 'classes')}: required for VOC data", 'list the names in id order: ["cat", "dog"]'
         )
-    model["num_classes"] = model["num_classes"] or len(classes) or (entry.num_classes if entry else DEFAULT_NUM_CLASSES)
-    model["input_size"] = model["input_size"] or (entry.input_size if entry else DEFAULT_INPUT_SIZE)
-
     root = Path(data_v["root"]) if Path(data_v["root"]).is_absolute() else path.parent / data_v["root"]
-    layout = COCO_LAYOUT if data_v["format"] == "coco" else VOC_LAYOUT
     data_v["root"] = root
-    for name, default in layout.items():
+    for name, default in LAYOUTS[data_v["format"]].items():
         data_v[name] = root / Path(data_v[name] or default).expanduser()
+    found = len(classes) or (_yolo_class_count(data_v["train_annotations"]) if data_v["format"] == "yolo" else 0)
+    model["num_classes"] = model["num_classes"] or found or (entry.num_classes if entry else DEFAULT_NUM_CLASSES)
+    model["input_size"] = model["input_size"] or (entry.input_size if entry else DEFAULT_INPUT_SIZE)
 
     weights = _values("weights", data)
     weights["init"] = None if weights["init"].lower() == "none" else weights["init"]
@@ -272,6 +270,16 @@ def build_recipe(path: Path, data: dict[str, Any], origins: dict[tuple[str, str]
         export=ExportSection(**export),
         bench=BenchSection(**_values("bench", data)),
     )
+
+
+def _yolo_class_count(data_yaml: Path) -> int:
+    """How many classes a data.yaml names (0 when it cannot be read: `recipe check` says why)."""
+    from ..data.yolo import load_data_yaml
+
+    try:
+        return len(load_data_yaml(data_yaml)["names"])
+    except PicodetError:
+        return 0
 
 
 def load_recipe(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> Recipe:

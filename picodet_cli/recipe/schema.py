@@ -24,7 +24,7 @@ class RecipeError(PicodetError):
 
 
 STAGES = ("train", "eval", "quantize", "export", "bench")
-DATA_FORMATS = ("coco", "voc")
+DATA_FORMATS = ("coco", "voc", "yolo")
 FORMAT_CHOICES = (*FORMAT_NAMES, "all")  # the export format table is the one source of names
 COCO_LAYOUT = {
     "train_images": "train2017",
@@ -38,6 +38,13 @@ VOC_LAYOUT = {  # PaddleDetection's: list files of "image_path xml_path" lines (
     "val_images": "JPEGImages",
     "val_annotations": "test.txt",
 }
+YOLO_LAYOUT = {  # Ultralytics': the data.yaml's `train` / `val` entries (or a folder / list file of images)
+    "train_images": "train",
+    "train_annotations": "data.yaml",
+    "val_images": "val",
+    "val_annotations": "data.yaml",
+}
+LAYOUTS = {"coco": COCO_LAYOUT, "voc": VOC_LAYOUT, "yolo": YOLO_LAYOUT}
 
 
 def rules(
@@ -86,15 +93,18 @@ class WeightsSection:
 class DataSection:
     format: str = field(default="coco", metadata=rules("annotation format", choices=DATA_FORMATS))
     root: Path = field(default=".", metadata=rules("dataset folder, relative to the recipe file that sets it"))
-    train_images: Path = field(default=None, metadata=rules("training images folder, relative to root"))
+    train_images: Path = field(
+        default=None, metadata=rules("training images folder, relative to root (YOLO: a data.yaml split name too)")
+    )
     train_annotations: Path = field(
-        default=None, metadata=rules("training annotations, relative to root (COCO json; VOC list file or XML folder)")
+        default=None,
+        metadata=rules("training annotations, relative to root (COCO json; VOC list file or XML folder; data.yaml)"),
     )
     val_images: Path = field(default=None, metadata=rules("validation images folder, relative to root"))
     val_annotations: Path = field(default=None, metadata=rules("validation annotations, relative to root"))
     classes: list[str] = field(
         default_factory=list,
-        metadata=rules("class names in id order; required for VOC, checked against COCO categories"),
+        metadata=rules("class names in id order; required for VOC, checked against COCO categories / YOLO names"),
     )
 
 

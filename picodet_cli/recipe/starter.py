@@ -7,7 +7,7 @@ from typing import Any
 
 from ..zoo import load_zoo
 from .loader import build_recipe
-from .schema import COCO_LAYOUT, SECTIONS, VOC_LAYOUT, RecipeError, section_fields, toml_value
+from .schema import LAYOUTS, SECTIONS, RecipeError, section_fields, toml_value
 
 STARTER_ROOT = "datasets/mydata"
 STARTER_TRAIN = {"epochs": 100, "batch_size": 32, "lr": 0.04}
@@ -34,8 +34,7 @@ def _starter_tables(model: str, data_format: str) -> dict[str, dict[str, Any]]:
     entry = zoo.find(model)
     if entry is None and model not in zoo.archs:
         raise RecipeError(f"--model: unknown model or architecture '{model}'", zoo.suggest(model))
-    layout = COCO_LAYOUT if data_format == "coco" else VOC_LAYOUT
-    data: dict[str, Any] = {"format": data_format, "root": STARTER_ROOT, **layout}
+    data: dict[str, Any] = {"format": data_format, "root": STARTER_ROOT, **LAYOUTS[data_format]}
     if data_format == "voc":
         data["classes"] = ["class_a", "class_b"]
     return {
@@ -49,8 +48,20 @@ def _starter_tables(model: str, data_format: str) -> dict[str, dict[str, Any]]:
     }
 
 
+def data_yaml_recipe(model: str, data_yaml: Path, run_dir: Path) -> str:
+    """The recipe `picodet train --data data.yaml --model M` runs: `model` fine-tuned on the YOLO dataset with the
+    starter's training values, every path absolute (it is saved in, and writes to, `run_dir`).
+    """
+    tables = _starter_tables(model, "yolo")
+    data_yaml = data_yaml.resolve()
+    tables["data"] = {"format": "yolo", "root": str(data_yaml.parent), **LAYOUTS["yolo"], "train_annotations":
+                      data_yaml.name, "val_annotations": data_yaml.name}  # fmt: skip
+    tables["output"] = {"dir": str(run_dir.resolve())}
+    return to_toml(tables, comment=f"written by `picodet train --data {data_yaml.name} --model {model}`")
+
+
 def starter_recipe(model: str, data_format: str, path: Path) -> str:
-    """A commented recipe for fine-tuning `model` on a COCO or VOC dataset, every key listed."""
+    """A commented recipe for fine-tuning `model` on a COCO, VOC or YOLO dataset, every key listed."""
     active = _starter_tables(model, data_format)
     resolved = build_recipe(path, active).to_dict()
     shown = {"output": {"dir": f"runs/{path.stem}"}, "export": {"dir": "", "input_size": 0}}
