@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import asdict, replace
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
 from ..errors import PicodetError
-from .console import console, human_size, print_error, print_json
+from .console import console, err_console, human_size, print_error, print_json
 from .options import CacheDirOpt, JsonOpt
+
+if TYPE_CHECKING:
+    from ..hub.events import PullEvent
 
 NamesArg = Annotated[
     list[str],
@@ -23,10 +28,17 @@ MirrorOpt = Annotated[
     ),
 ]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Download again even if the file is cached.")]
+TrustNewOpt = Annotated[
+    bool,
+    typer.Option(
+        "--trust-new", help="Accept (and pin) bytes whose sha256 differs from the digest pinned by an earlier download."
+    ),
+]
 
 PULL_EPILOG = (
     "Examples: picodet pull s-416 | picodet pull all --mirror http://127.0.0.1:8000 | "
-    "picodet pull https://example.com/my.pdparams | PICODET_OFFLINE=1 picodet pull s-416 (cache only)"
+    "picodet pull https://example.com/my.pdparams | PICODET_OFFLINE=1 picodet pull s-416 (cache only) | "
+    "picodet pull s-416 --force --trust-new (accept a changed upstream file)"
 )
 
 cache_app = typer.Typer(help="List, verify and remove cached checkpoints.", no_args_is_help=True)
@@ -40,9 +52,66 @@ def _expand(names: list[str]) -> list[str]:
     return list(dict.fromkeys(expanded + [n for n in names if n.lower() != "all"]))
 
 
+class PullProgress:
+    """Draws `pull`'s events on stderr: a rich bar per file (bytes, speed, ETA) from its first byte, and one line
+    for a wait on another process's lock or a retry."""
+
+    def __init__(self) -> None:
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
+        columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
+        self.bar = Progress(*columns, TimeRemainingColumn(), console=err_console)
+        self.tasks: dict[str, Any] = {}
+        self.last: dict[str, int] = {}
+
+    def __call__(self, event: PullEvent) -> None:
+        from ..hub.events import Progress, Retrying, Waiting
+
+        if isinstance(event, Waiting):
+            err_console.print(f"waiting for another picodet process to finish {event.file} (lock: {event.lock}) …")
+        elif isinstance(event, Retrying):
+            self.bar.console.print(f"[yellow]{event.reason}[/]", soft_wrap=True)
+        elif isinstance(event, Progress):
+            self._update(event.file, event.done, event.total)
+
+    def _update(self, file: str, done: int, total: int | None) -> None:
+        if file not in self.tasks:
+            if not self.tasks:
+                self.bar.start()
+            self.tasks[file] = self.bar.add_task(file, total=total)
+        task, last = self.tasks[file], self.last.get(file, -1)
+        if done < last or last < 0:  # first answer, or a restart: no speed sample for the jump
+            self.bar.reset(task, total=total, completed=done)
+        else:
+            self.bar.update(task, total=total, completed=done)
+        self.last[file] = done
+
+    def stop(self) -> None:
+        if self.tasks:
+            self.bar.stop()
+
+
+@contextlib.contextmanager
+def pull_progress() -> Iterator[PullProgress]:
+    """A `PullProgress` to pass as `on_event`, stopped (its bars finished) on exit."""
+    progress = PullProgress()
+    try:
+        yield progress
+    finally:
+        progress.stop()
+
+
 def pull_command(
     names: NamesArg,
     force: ForceOpt = False,
+    trust_new: TrustNewOpt = False,
     mirror: MirrorOpt = None,
     cache_dir: CacheDirOpt = None,
     as_json: JsonOpt = False,
@@ -54,7 +123,9 @@ def pull_command(
     results, failures = [], 0
     for source in sources:
         try:
-            results.append(pull(source, force=force, mirror=mirror, cache_dir=cache_dir))
+            with pull_progress() as on_event:
+                options = {"force": force, "trust_new": trust_new, "mirror": mirror, "cache_dir": cache_dir}
+                results.append(pull(source, on_event=on_event, **options))
         except PicodetError as error:
             if len(sources) == 1:
                 raise
@@ -143,13 +214,16 @@ def cache_verify(
 @cache_app.command("rm")
 def cache_rm(
     names: Annotated[list[str], typer.Argument(help="Zoo names, URLs or cache paths.", metavar="NAME...")],
+    forget: Annotated[
+        bool, typer.Option("--forget", help="Also forget the pinned sha256 (the next download pins anew).")
+    ] = False,
     as_json: JsonOpt = False,
     cache_dir: CacheDirOpt = None,
 ) -> None:
-    """Remove cached files with their partial downloads and manifest records."""
+    """Remove cached files with their partial downloads and manifest records; their pinned digests stay."""
     from ..hub.pull import remove
 
-    removed = [path for name in names for path in remove(name, cache_dir)]
+    removed = [path for name in names for path in remove(name, cache_dir, forget)]
     if as_json:
         print_json(removed)
         return

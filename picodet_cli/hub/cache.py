@@ -4,12 +4,17 @@ The root is the platform user cache dir ("picodet"), or $PICODET_HOME, or `--cac
 
     models/<file>.pdparams        complete, verified checkpoints only (moved in with os.replace)
     models/<file>.pdparams.part   a partial download beside its target, resumed with an HTTP Range request
-    manifest.json                 per file: url, size, sha256 (+ its source: zoo or recorded), zoo name,
-                                  downloaded_at, verified_at and the last verification result
+    models/.<file>.part.json      the URL and ETag / Last-Modified the part came from (resumes check them)
+    manifest.json                 "files": per file: url, size, sha256 (+ its source: zoo or recorded), zoo name,
+                                  downloaded_at, verified_at, the stat (size, mtime_ns, ctime_ns, inode) it had
+                                  when last hashed, and the last verification result;
+                                  "pins": per file: the sha256 the first verified download pinned, and the
+                                  history of accepted digests (kept by `cache rm`, dropped by `cache rm --forget`)
     quarantine/<file>.<UTC time>  files that failed verification, kept for inspection, never deleted silently
     locks/<file>.lock             one inter-process lock per target file (plus manifest.lock)
 
-A killed download leaves at most the `.part` file behind; `models/` never holds half a file.
+A killed download leaves at most the `.part` file (and its validator) behind; `models/` never holds half a file.
+A cached file is re-hashed whenever its stat differs from the one recorded when it was last hashed.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ if TYPE_CHECKING:
     from ..zoo import ZooEntry
 
 PART_SUFFIX = ".part"
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2
 
 
 def utc_now() -> str:
@@ -62,6 +67,13 @@ class VerifyResult:
     actual: str
     source: str  # where `expected` came from: "zoo", "recorded", or "new" when it was recorded just now
     quarantined_to: str | None
+    hashed: bool = True  # False when the file's stat was unchanged since it was last hashed
+
+
+def file_stat(path: Path) -> dict[str, int]:
+    """What must stay the same for a verified file to be trusted without hashing it again."""
+    st = path.stat()
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns, "ino": st.st_ino}
 
 
 class Cache:
@@ -89,44 +101,68 @@ class Cache:
         return self.locks_dir / f"{file_name}.lock"
 
     # manifest
-    def _load_records(self) -> dict[str, dict[str, Any]] | None:
-        """file name -> record; None when a manifest exists but cannot be parsed."""
+    def _load(self) -> dict[str, dict[str, Any]] | None:
+        """{"files": name -> record, "pins": name -> pin}; None when a manifest exists but cannot be parsed."""
         if not self.manifest_path.exists():
-            return {}
+            return {"files": {}, "pins": {}}
         try:
-            files = json.loads(self.manifest_path.read_text(encoding="utf-8"))["files"]
+            data = json.loads(self.manifest_path.read_text(encoding="utf-8"))
+            files, pins = data["files"], data.get("pins", {})
         except (ValueError, KeyError, TypeError):
             return None
-        return files if isinstance(files, dict) else None
+        if not isinstance(files, dict) or not isinstance(pins, dict):
+            return None
+        for name, rec in files.items():  # version 1 manifests: a recorded digest is the pin
+            if name not in pins and isinstance(rec, dict) and rec.get("sha256"):
+                pins[name] = {"sha256": rec["sha256"], "history": []}
+        return {"files": files, "pins": pins}
 
     def records(self) -> dict[str, dict[str, Any]]:
         """file name -> manifest record; an unreadable manifest reads as empty (and is quarantined on next write)."""
-        return self._load_records() or {}
+        return (self._load() or {}).get("files", {})
 
     def record(self, file_name: str) -> dict[str, Any] | None:
         return self.records().get(file_name)
 
+    def pin(self, file_name: str) -> str | None:
+        """The sha256 pinned for `file_name` (by its first verified download, or `--trust-new`), if any."""
+        return (self._load() or {}).get("pins", {}).get(file_name, {}).get("sha256")
+
+    def pin_history(self, file_name: str) -> list[dict[str, Any]]:
+        return (self._load() or {}).get("pins", {}).get(file_name, {}).get("history", [])
+
     @contextlib.contextmanager
     def _edit_manifest(self) -> Iterator[dict[str, dict[str, Any]]]:
         with file_lock(self.locks_dir / "manifest.lock"):
-            files = self._load_records()
-            if files is None:
+            data = self._load()
+            if data is None:
                 self.quarantine(self.manifest_path)
-                files = {}
-            yield files
-            write_json_atomic(self.manifest_path, {"version": MANIFEST_VERSION, "files": files})
+                data = {"files": {}, "pins": {}}
+            yield data
+            write_json_atomic(self.manifest_path, {"version": MANIFEST_VERSION, **data})
 
     def put_record(self, file_name: str, record: dict[str, Any]) -> None:
-        with self._edit_manifest() as files:
-            files[file_name] = record
+        with self._edit_manifest() as data:
+            data["files"][file_name] = record
 
     def update_record(self, file_name: str, **fields: Any) -> None:
-        with self._edit_manifest() as files:
-            files[file_name] = {**files.get(file_name, {}), **fields}
+        with self._edit_manifest() as data:
+            data["files"][file_name] = {**data["files"].get(file_name, {}), **fields}
 
-    def drop_record(self, file_name: str) -> bool:
-        with self._edit_manifest() as files:
-            return files.pop(file_name, None) is not None
+    def drop_record(self, file_name: str, forget: bool = False) -> list[str]:
+        """Drop the file's record (and with `forget` its pin); return which of "files"/"pins" held it."""
+        with self._edit_manifest() as data:
+            sections = ("files", "pins") if forget else ("files",)
+            return [section for section in sections if data[section].pop(file_name, None) is not None]
+
+    def set_pin(self, file_name: str, sha256: str, url: str | None, how: str) -> None:
+        """Pin `sha256` for `file_name`, keeping every digest accepted before in its history."""
+        with self._edit_manifest() as data:
+            pin = data["pins"].get(file_name, {"history": []})
+            if pin.get("sha256") == sha256:
+                return
+            entry = {"sha256": sha256, "url": url, "at": utc_now(), "how": how}
+            data["pins"][file_name] = {"sha256": sha256, "history": [*pin.get("history", []), entry]}
 
     # lookups
     def cached_path(self, file_name: str) -> Path | None:
@@ -175,27 +211,39 @@ class Cache:
         return "ok" if rec.get("sha256") else "unverified"
 
     # verification
-    def verify_file(self, file_name: str, expected_sha256: str | None = None) -> VerifyResult:
-        """Re-hash a complete file against `expected_sha256` (the zoo's), else the recorded digest.
+    def _expected(self, file_name: str, expected_sha256: str | None) -> tuple[str | None, str]:
+        """The digest a file must have and where it comes from: the zoo's (or given), else the pin."""
+        if expected_sha256:
+            return expected_sha256, "zoo"
+        pinned = self.pin(file_name)
+        return (pinned, "recorded") if pinned else (None, "new")
 
-        With no digest to compare against, the digest is recorded now. A mismatch moves the file to
-        quarantine/ and marks its record failed; the caller reports it.
+    def verify_file(
+        self, file_name: str, expected_sha256: str | None = None, *, if_changed: bool = False
+    ) -> VerifyResult:
+        """Re-hash a complete file against `expected_sha256` (the zoo's), else the pinned digest.
+
+        With `if_changed`, a file whose stat (size, mtime_ns, ctime_ns, inode) is the one recorded when it last
+        hashed correctly is trusted without hashing. With no digest to compare against, the digest is pinned now.
+        A mismatch moves the file to quarantine/ and marks its record failed; the caller reports it.
         """
         path = self.file_path(file_name)
-        actual = sha256_file(path)
+        expected, source = self._expected(file_name, expected_sha256)
         rec = self.record(file_name) or {}
-        if expected_sha256:
-            expected, source = expected_sha256, "zoo"
-        elif rec.get("sha256"):
-            expected, source = rec["sha256"], "recorded"
-        else:
-            expected, source = actual, "new"
+        trusted = expected and rec.get("verify") == "ok" and rec.get("sha256") == expected
+        if if_changed and trusted and rec.get("stat") == file_stat(path):
+            return VerifyResult(file_name, True, expected, expected, source, None, hashed=False)
+        actual = sha256_file(path)
+        if expected is None:
+            self.set_pin(file_name, actual, rec.get("url"), "first verification")
+            expected = actual
         if actual == expected:
             self.update_record(
                 file_name,
                 sha256=actual,
                 sha256_source="zoo" if source == "zoo" else "recorded",
                 size=path.stat().st_size,
+                stat=file_stat(path),
                 verified_at=utc_now(),
                 verify="ok",
             )
@@ -216,24 +264,31 @@ class Cache:
         os.replace(path, dest)
         return dest
 
-    def remove(self, file_name: str) -> list[str]:
-        """Delete a file, its partial download and its manifest record; return what was removed."""
+    def remove(self, file_name: str, forget: bool = False) -> list[str]:
+        """Delete a file, its partial download and its manifest record (with `forget` its pin too)."""
+        from .download import validator_path
+
         removed = []
+        part = self.part_path(file_name)
         with file_lock(self.lock_path(file_name)):
-            for path in (self.file_path(file_name), self.part_path(file_name)):
+            for path in (self.file_path(file_name), part, validator_path(part)):
                 if path.exists():
                     path.unlink()
                     removed.append(str(path))
-            if self.drop_record(file_name):
-                removed.append(f"{self.manifest_path}#{file_name}")
+            dropped = self.drop_record(file_name, forget)
+            removed += [f"{self.manifest_path}#{section}/{file_name}" for section in dropped]
         return removed
 
 
+def digest_mismatch(subject: str, expected: str, actual: str, source: str, moved: str | None) -> str:
+    """One line naming both digests and where the expected one comes from."""
+    what = {"zoo": "zoo.toml's", "expected": "the given", "recorded": "the pinned"}.get(source, "the pinned")
+    return f"{subject}: sha256 does not match {what} digest: expected {expected}, received {actual}; moved to {moved}"
+
+
 def checksum_error(file_name: str, result: VerifyResult, pull_name: str) -> ChecksumError:
-    """The user-facing error for a failed verification."""
-    what = "zoo.toml's" if result.source == "zoo" else "the first download's"
+    """The user-facing error for a cached file that failed verification (changed on disk since it was verified)."""
     return ChecksumError(
-        f"{file_name}: sha256 {result.actual[:16]}… does not match {what} {(result.expected or '')[:16]}…; "
-        f"moved to {result.quarantined_to}",
+        digest_mismatch(file_name, result.expected or "", result.actual, result.source, result.quarantined_to),
         f"picodet pull {pull_name} --force",
     )

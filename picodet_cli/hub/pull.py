@@ -1,8 +1,11 @@
 """From what the user types (zoo name or alias, http(s) URL, local path) to a verified checkpoint file.
 
-`pull` downloads into the cache under a per-file lock and accepts a download only after its size, sha256
-(zoo.toml's, else the one recorded at first download) and state-dict structure check out; anything that
-fails is moved to quarantine/. `resolve_checkpoint` is what predict/eval/export call.
+`pull` downloads into the cache under a per-file lock and accepts a download only after its size, sha256 and
+state-dict structure check out; anything that fails is moved to quarantine/ (never resumed onto). The sha256 is
+zoo.toml's (or one given), else the pin that the first verified download recorded: a download with other bytes
+is refused unless `trust_new`, even with `force` and after `cache rm`. `resolve_checkpoint` is what
+predict/eval/export/train call: cached files are re-hashed when their stat changed since they were verified.
+Progress, waits and retries are reported through `on_event` (events.py); nothing here prints.
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ from ..errors import ChecksumError, DownloadError, NotInCache, PicodetError
 from ..io import file_lock, sha256_file
 from ..settings import get_settings
 from ..zoo import load_zoo
-from .cache import PART_SUFFIX, Cache, VerifyResult, checksum_error, utc_now
-from .download import DEFAULT_ATTEMPTS, ProgressFn, download
+from .cache import PART_SUFFIX, Cache, VerifyResult, checksum_error, digest_mismatch, file_stat, utc_now
+from .download import DEFAULT_ATTEMPTS, DEFAULT_DEADLINE, StallRule, discard_part, download, validator_path
+from .events import EventFn, Progress, Retrying, Waiting
 
 
 @dataclass(frozen=True)
@@ -47,7 +51,7 @@ class _Target:
     file_name: str
     url: str
     expected_sha256: str | None
-    expected_from: str = "zoo.toml's"
+    expected_from: str = "zoo"  # "zoo" (zoo.toml) or "expected" (given by the caller)
 
     @property
     def pull_name(self) -> str:
@@ -122,100 +126,90 @@ def _not_cached(cache: Cache, target: _Target) -> NotInCache:
 
 
 @contextlib.contextmanager
-def _target_lock(cache: Cache, file_name: str) -> Iterator[None]:
-    """Hold the per-file lock, saying so when another process has it."""
+def _target_lock(cache: Cache, file_name: str, on_event: EventFn | None) -> Iterator[None]:
+    """Hold the per-file lock, reporting `Waiting` when another process has it."""
     from filelock import Timeout
-
-    from ..cli.console import err_console
 
     lock = cache.lock_path(file_name)
     with contextlib.ExitStack() as stack:
         try:
             stack.enter_context(file_lock(lock, timeout=0))
         except Timeout:
-            err_console.print(f"waiting for another picodet process to finish {file_name} (lock: {lock}) …")
+            if on_event:
+                on_event(Waiting(file_name, lock))
             stack.enter_context(file_lock(lock))
         yield
 
 
-@contextlib.contextmanager
-def _progress_bar(label: str, enabled: bool) -> Iterator[ProgressFn | None]:
-    """A rich bar on stderr (bytes, speed, ETA) fed by download's (done, total) callback; shown from the first byte."""
-    if not enabled:
-        yield None
-        return
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
-
-    from ..cli.console import err_console
-
-    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
-    bar = Progress(*columns, TimeRemainingColumn(), console=err_console)
-    task = bar.add_task(label, total=None, start=False)
-    last = -1
-
-    def update(done: int, total: int | None) -> None:
-        nonlocal last
-        if last < 0:
-            bar.start()
-            bar.start_task(task)
-        if done < last or last < 0:  # first answer, or a restart: no speed sample for the jump
-            bar.reset(task, total=total, completed=done)
-        else:
-            bar.update(task, total=total, completed=done)
-        last = done
-
-    try:
-        yield update
-    finally:
-        if last >= 0:
-            bar.stop()
-
-
 def _reuse(cache: Cache, target: _Target) -> PullResult | None:
-    """The cached file after re-hashing it, None if absent; a mismatch is quarantined and raised."""
+    """The cached file (re-hashed if its stat changed since it was verified), None if absent; a mismatch is
+    quarantined and raised."""
     path = cache.file_path(target.file_name)
     if not path.is_file():
         return None
-    result = cache.verify_file(target.file_name, target.expected_sha256)
+    result = cache.verify_file(target.file_name, target.expected_sha256, if_changed=True)
     if not result.ok:
         raise checksum_error(target.file_name, result, target.pull_name)
     url = (cache.record(target.file_name) or {}).get("url", target.url)
     return PullResult(target.name, path, url, path.stat().st_size, result.actual, "cached")
 
 
-def _accept(cache: Cache, target: _Target, part: Path, force: bool) -> str:
-    """Check a finished part (sha256, loadable state dict); quarantine and raise if it fails. Returns its sha256."""
+def _quarantine_part(cache: Cache, part: Path) -> Path:
+    validator_path(part).unlink(missing_ok=True)
+    return cache.quarantine(part)
+
+
+def _accept(cache: Cache, target: _Target, part: Path, trust_new: bool) -> str:
+    """Check a finished part (sha256, loadable state dict); quarantine and raise if it fails. Returns its sha256.
+
+    zoo.toml's (or the given) digest must match; otherwise the pinned digest must, unless `trust_new`.
+    """
     from .safe_load import load_state_dict
 
     sha = sha256_file(part)
-    recorded = None if force else (cache.record(target.file_name) or {}).get("sha256")
-    expected = target.expected_sha256 or recorded
+    pinned = cache.pin(target.file_name)
+    expected = target.expected_sha256 or (None if trust_new else pinned)
     if expected and sha != expected:
-        moved = cache.quarantine(part)
-        what = target.expected_from if target.expected_sha256 else "the first download's"
-        raise ChecksumError(
-            f"{target.url}: sha256 {sha[:16]}… does not match {what} {expected[:16]}…; moved to {moved}",
-            f"picodet pull {target.pull_name} --force (or try another --mirror)",
-        )
+        moved = _quarantine_part(cache, part)
+        source = target.expected_from if target.expected_sha256 else "recorded"
+        if target.expected_sha256:
+            hint = "try another --mirror" if source == "zoo" else "check the digest you gave, or the URL"
+        else:
+            hint = (
+                f"if the upstream file really changed, accept it with: picodet pull {target.pull_name} --trust-new; "
+                "otherwise try another --mirror"
+            )
+        raise ChecksumError(digest_mismatch(target.url, expected, sha, source, str(moved)), hint)
     try:
         load_state_dict(part)
-    except PicodetError as exc:
-        moved = cache.quarantine(part)
+    except Exception as exc:  # a hostile or broken download is quarantined whatever the failure
+        reason = exc.message if isinstance(exc, PicodetError) else f"{type(exc).__name__}: {exc}"
+        moved = _quarantine_part(cache, part)
         raise DownloadError(
-            f"{target.url} is not a loadable checkpoint ({exc.message}); moved to {moved}",
-            f"check the URL or --mirror, then picodet pull {target.pull_name} --force",
+            f"{target.url} is not a loadable checkpoint ({reason}); moved to {moved}",
+            f"check the URL or --mirror, then picodet pull {target.pull_name}",
         ) from None
+    if sha != pinned:
+        cache.set_pin(target.file_name, sha, target.url, "trust-new" if pinned else "first download")
     return sha
 
 
-def _fetch(cache: Cache, target: _Target, *, force: bool, progress: bool, **net: Any) -> PullResult:
+def _fetch(
+    cache: Cache, target: _Target, *, force: bool, trust_new: bool, on_event: EventFn | None, **net: Any
+) -> PullResult:
     """Download (resuming), verify, then move into place and record; call with the target's lock held."""
     part = cache.part_path(target.file_name)
     if force:
-        part.unlink(missing_ok=True)
-    with _progress_bar(target.file_name, progress) as on_progress:
-        got = download(target.url, part, on_progress=on_progress, **net)
-    sha = _accept(cache, target, part, force)
+        discard_part(part)
+    name = target.file_name
+    got = download(
+        target.url,
+        part,
+        on_progress=(lambda done, total: on_event(Progress(name, done, total))) if on_event else None,
+        on_retry=(lambda reason: on_event(Retrying(name, reason))) if on_event else None,
+        **net,
+    )
+    sha = _accept(cache, target, part, trust_new)
     final = cache.file_path(target.file_name)
     os.replace(part, final)
     now = utc_now()
@@ -227,6 +221,7 @@ def _fetch(cache: Cache, target: _Target, *, force: bool, progress: bool, **net:
         "name": target.zoo_name,
         "downloaded_at": now,
         "verified_at": now,
+        "stat": file_stat(final),
         "verify": "ok",
     }
     cache.put_record(target.file_name, record)
@@ -238,33 +233,39 @@ def pull(
     source: str,
     *,
     force: bool = False,
+    trust_new: bool = False,
     mirror: str | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
-    progress: bool = True,
+    on_event: EventFn | None = None,
     expected_sha256: str | None = None,
     attempts: int = DEFAULT_ATTEMPTS,
     retry_delay: float | None = None,
+    stall: StallRule | None = None,
+    deadline: float = DEFAULT_DEADLINE,
 ) -> PullResult:
     """Make `source` (zoo name/alias, http(s) URL or local file) available as a verified checkpoint.
 
     `mirror` (default $PICODET_MIRROR) rewrites zoo URLs; `expected_sha256` overrides zoo.toml's digest;
-    `force` downloads again even when cached. `attempts`/`retry_delay` tune the retries.
+    `force` downloads again even when cached; `trust_new` accepts bytes that differ from the pinned digest (and
+    pins them). `on_event` receives `Waiting`/`Progress`/`Retrying` events. `attempts`, `retry_delay`, `stall`
+    and `deadline` tune the download (see `download`).
     """
     settings = get_settings(cache_dir)
     target = _target(source, mirror or settings.mirror)
     if target is None:
         return _pull_local(_local_path(source))
     if expected_sha256:
-        target = replace(target, expected_sha256=expected_sha256.lower(), expected_from="the expected")
+        target = replace(target, expected_sha256=expected_sha256.lower(), expected_from="expected")
     cache = Cache(settings.cache_dir)
     if not force and (hit := _reuse(cache, target)):
         return hit
     if settings.offline and not force:
         raise _not_cached(cache, target)
-    with _target_lock(cache, target.file_name):
+    net = {"attempts": attempts, "retry_delay": retry_delay, "stall": stall, "deadline": deadline}
+    with _target_lock(cache, target.file_name, on_event):
         if not force and (hit := _reuse(cache, target)):  # another process may have finished it meanwhile
             return hit
-        return _fetch(cache, target, force=force, progress=progress, attempts=attempts, retry_delay=retry_delay)
+        return _fetch(cache, target, force=force, trust_new=trust_new, on_event=on_event, **net)
 
 
 def _pull_local(path: Path) -> PullResult:
@@ -275,20 +276,22 @@ def _pull_local(path: Path) -> PullResult:
     return PullResult(path.stem, path, path.as_uri(), path.stat().st_size, sha256_file(path), "local")
 
 
-def resolve_checkpoint(source: str, cache_dir: str | os.PathLike[str] | None = None) -> Path:
-    """The checkpoint file for predict/eval/export: a local path as is, a zoo name or URL from the cache
-    (pulled first when absent and online; `NotInCache` when offline)."""
+def resolve_checkpoint(
+    source: str, cache_dir: str | os.PathLike[str] | None = None, on_event: EventFn | None = None
+) -> Path:
+    """The checkpoint file for predict/eval/export/train: a local path as is, a zoo name or URL from the cache
+    (re-hashed when its stat changed since it was verified; pulled first when absent and online; `NotInCache`
+    when offline). A cached file that no longer matches its digest is quarantined and raised."""
     settings = get_settings(cache_dir)
     target = _target(source, settings.mirror)
     if target is None:
         return _local_path(source)
     cache = Cache(settings.cache_dir)
-    path = cache.cached_path(target.file_name)
-    if path is not None:
-        return path
+    if hit := _reuse(cache, target):
+        return hit.path
     if settings.offline:
         raise _not_cached(cache, target)
-    return pull(source, cache_dir=cache_dir).path
+    return pull(source, cache_dir=cache_dir, on_event=on_event).path
 
 
 def cache_file_name(source: str, cache: Cache) -> str:
@@ -299,7 +302,8 @@ def cache_file_name(source: str, cache: Cache) -> str:
     path = Path(source).expanduser()
     name = path.name[: -len(PART_SUFFIX)] if path.name.endswith(PART_SUFFIX) else path.name
     in_cache = path.parent == Path() or path.parent.resolve() == cache.models_dir.resolve()
-    if in_cache and (cache.file_path(name).exists() or cache.part_path(name).exists() or cache.record(name)):
+    known = cache.record(name) or cache.pin(name)
+    if in_cache and (cache.file_path(name).exists() or cache.part_path(name).exists() or known):
         return name
     if _looks_like_path(source):
         raise PicodetError(f"{source} is not in the cache ({cache.models_dir})", "see `picodet cache ls`")
@@ -347,10 +351,11 @@ def verify_error(results: list[VerifyResult], cache_dir: str | os.PathLike[str] 
     )
 
 
-def remove(source: str, cache_dir: str | os.PathLike[str] | None = None) -> list[str]:
-    """Delete a cached file, its partial download and its manifest record; return what was removed."""
+def remove(source: str, cache_dir: str | os.PathLike[str] | None = None, forget: bool = False) -> list[str]:
+    """Delete a cached file, its partial download and its manifest record (its pinned digest stays unless
+    `forget`); return what was removed."""
     cache = Cache.open(cache_dir)
-    removed = cache.remove(cache_file_name(source, cache))
+    removed = cache.remove(cache_file_name(source, cache), forget)
     if not removed:
         raise PicodetError(f"'{source}' is not in the cache ({cache.root})", "see `picodet cache ls`")
     return removed

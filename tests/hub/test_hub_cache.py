@@ -21,7 +21,7 @@ runner = CliRunner()
 @pytest.fixture
 def pulled(server, make_payload, s416_path):
     server.files[s416_path] = make_payload()
-    return pull("s-416", mirror=server.base, progress=False)
+    return pull("s-416", mirror=server.base)
 
 
 def test_cache_root_follows_picodet_home_and_cache_dir(isolated_cache: Path, tmp_path: Path):

@@ -84,6 +84,6 @@ def test_killed_pull_leaves_only_the_part_and_the_next_run_resumes(
     assert sorted(p.name for p in (isolated_cache / "models").iterdir()) == [f".{FILE}.part.json", FILE + ".part"]
     assert not (isolated_cache / "manifest.json").exists()
     kept = part.stat().st_size
-    result = pull("s-416", mirror=server.base, progress=False)
+    result = pull("s-416", mirror=server.base)
     assert result.status == "resumed" and result.path.read_bytes() == body
     assert server.requests[-1].range == f"bytes={kept}-"
