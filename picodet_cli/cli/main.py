@@ -12,7 +12,7 @@ from typer.core import TyperGroup
 from .. import QUIET_WARNINGS
 from ..errors import PicodetError
 from ..settings import use_mkl_avx2_on_amd
-from . import bench, demo, doctor, export, hub, predict, quantize, recipe, run, toolchain, train, zoo
+from . import bench, data, demo, doctor, export, hub, predict, quantize, recipe, run, toolchain, train, zoo
 from .console import print_error
 
 
@@ -46,7 +46,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-for module in (zoo, hub, predict, train, quantize, recipe, export, bench, run, toolchain, demo, doctor):
+for module in (zoo, hub, predict, train, quantize, recipe, data, export, bench, run, toolchain, demo, doctor):
     module.register(app)
 
 

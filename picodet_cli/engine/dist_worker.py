@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 
 import paddle.distributed as dist
 
@@ -32,7 +33,13 @@ def main() -> None:
             dist.broadcast(param, src=0)
     result = trainer.fit()
     checksum = sum(float(p.sum()) for p in trainer.model.parameters() if not p.stop_gradient)
-    print(f"rank {rank}/{world}: steps {result.steps} param-checksum {checksum:.8f}", flush=True)
+    digest = hashlib.sha256()  # of the trained parameters (BatchNorm statistics stay per rank, as upstream)
+    for name, value in sorted(trainer.model.named_parameters()):
+        digest.update(name.encode() + value.numpy().tobytes())
+    print(
+        f"rank {rank}/{world}: steps {result.steps} param-checksum {checksum:.8f} weights-sha256 {digest.hexdigest()}",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

@@ -60,6 +60,20 @@ def data_yaml_recipe(model: str, data_yaml: Path, run_dir: Path) -> str:
     return to_toml(tables, comment=f"written by `picodet train --data {data_yaml.name} --model {model}`")
 
 
+def write_data_yaml_recipe(data_yaml: Path, model: str) -> Path:
+    """Write (or keep, when unchanged) `runs/<dataset folder>-<model>/recipe.toml` for `data_yaml`; its path."""
+    from ..data.yolo import load_data_yaml
+    from ..io import write_text_atomic
+
+    load_data_yaml(data_yaml)  # a missing or malformed yaml is reported before anything is written
+    run_dir = Path.cwd() / "runs" / f"{data_yaml.resolve().parent.name}-{model}"
+    path = run_dir / "recipe.toml"
+    text = data_yaml_recipe(model, data_yaml, run_dir)
+    if not path.is_file() or path.read_text(encoding="utf-8") != text:
+        write_text_atomic(path, text)
+    return path
+
+
 def starter_recipe(model: str, data_format: str, path: Path) -> str:
     """A commented recipe for fine-tuning `model` on a COCO, VOC or YOLO dataset, every key listed."""
     active = _starter_tables(model, data_format)
