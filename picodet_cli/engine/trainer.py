@@ -15,7 +15,7 @@ import paddle
 
 from ..errors import PicodetError
 from ..settings import use_mkl_avx2_on_amd
-from .checkpoint import TrainState, load_checkpoint, save_checkpoint, save_weights
+from .checkpoint import TrainState, claim_run_dir, load_checkpoint, save_checkpoint, save_weights
 from .ema import ModelEMA
 from .evaluate import evaluate_detector, paddle_detect_fn
 from .optim import build_optimizer
@@ -50,6 +50,7 @@ class Trainer:
         world_size: int = 1,
         grad_sync: Any = None,
         num_pos_reduce: Any = None,
+        exist_ok: bool = False,
     ) -> None:
         from ..data.index import read_dataset
         from ..models.pretrained import create_model
@@ -62,6 +63,8 @@ class Trainer:
         self.reporter = reporter or SilentReporter()
         self.run_dir = Path(recipe.output.dir)
         self.ckpt_path = self.run_dir / "checkpoints" / "last.ckpt"
+        if rank == 0:  # a folder that is not a picodet run (or is another recipe's) is refused unless exist_ok
+            claim_run_dir(self.run_dir, recipe.path, exist_ok=exist_ok)
         if self.ckpt_path.exists() and not resume:
             raise PicodetError(
                 f"{self.run_dir} already holds a run",
