@@ -70,6 +70,7 @@ def test_killed_pull_leaves_only_the_part_and_the_next_run_resumes(
 ):
     server.files[s416_path] = body = make_payload(numel=200_000)
     server.faults[s416_path] = ["hold"]
+    server.etags = True
     victim = start_pull(server.base)
     assert server.got_request.wait(30)
     part = isolated_cache / "models" / (FILE + ".part")
@@ -86,4 +87,6 @@ def test_killed_pull_leaves_only_the_part_and_the_next_run_resumes(
     kept = part.stat().st_size
     result = pull("s-416", mirror=server.base)
     assert result.status == "resumed" and result.path.read_bytes() == body
-    assert server.requests[-1].range == f"bytes={kept}-"
+    assert server.requests[-1].range == f"bytes={kept}-" and server.requests[-1].status == 206
+    assert (server.requests[-1].if_range or "").startswith('"'), "the resume is guarded by the ETag"
+    assert sorted(p.name for p in (isolated_cache / "models").iterdir()) == [FILE], "no part or validator left"
