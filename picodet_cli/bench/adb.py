@@ -1,7 +1,8 @@
 """Benchmark on an Android phone over adb: push the artifact and a native benchmark runner, run, pull, parse.
 
-Runners are the projects' own benchmark executables built for arm64-v8a: Paddle-Lite `benchmark_bin`, ncnn
-`benchncnn`, MNN `benchmark.out`. Every adb command line goes through `Adb.run`, which logs it (`--verbose`).
+Runners are the projects' own benchmark executables built for arm64-v8a (the format table's `device_runner`:
+Paddle-Lite `benchmark_bin`, ncnn `benchncnn`, MNN `benchmark.out`). Every adb command line goes through
+`Adb.run`, which logs it (`--verbose`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import PicodetError
+from ..export.formats import FORMATS
 from .timing import Latency
 
 REMOTE_ROOT = "/data/local/tmp/picodet-bench"
@@ -27,34 +29,25 @@ PLATFORM_TOOLS = "install Android platform-tools (https://developer.android.com/
 
 @dataclass(frozen=True)
 class RunnerSpec:
-    """A native benchmark executable: which format it runs, its file name, how its files are picked."""
+    """A native benchmark executable: which format it runs, its file name, how its files are picked (from the
+    format's `device_runner` entry)."""
 
     format: str
     executable: str
     patterns: tuple[str, ...]  # artifact files to push (glob in the format's export folder)
+    builder: str  # dotted path of the argument builder
 
     def arguments(self, files: list[str], size: int, threads: int, warmup: int, runs: int, affinity: str) -> list[str]:
         """The runner's command-line arguments (after the executable)."""
-        mask = affinity not in AFFINITIES
-        if self.format == "lite":
-            power = 3 if mask else {"big": 0, "little": 1, "all": 2}[affinity]
-            return [
-                f"--optimized_model_path={files[0]}", f"--input_shape=1,3,{size},{size}", f"--warmup={warmup}",
-                f"--repeats={runs}", f"--threads={threads}", f"--power_mode={power}",
-            ]  # fmt: skip
-        if self.format == "ncnn":
-            powersave = 0 if mask else {"all": 0, "little": 1, "big": 2}[affinity]
-            return [str(runs), str(threads), str(powersave), "-1", "0", f"param={files[0]}", f"shape=[{size},{size},3]"]
-        return [".", str(runs), str(warmup), "0", str(threads), "1"]  # MNN: folder, loops, warmup, CPU, threads, high
+        from ..export.formats import load
+
+        return load(self.builder)(files, size, threads, warmup, runs, affinity)
 
 
 RUNNERS: dict[str, RunnerSpec] = {
-    spec.format: spec
-    for spec in (
-        RunnerSpec("lite", "benchmark_bin", ("model_arm*.nb",)),
-        RunnerSpec("ncnn", "benchncnn", ("*.ncnn.param", "*.ncnn.bin")),
-        RunnerSpec("mnn", "benchmark.out", ("*.mnn",)),
-    )
+    fmt.name: RunnerSpec(fmt.name, fmt.device_runner.executable, fmt.device_runner.files, fmt.device_runner.arguments)
+    for fmt in FORMATS
+    if fmt.device_runner is not None
 }
 
 

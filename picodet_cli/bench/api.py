@@ -11,13 +11,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..defaults import BENCH_DEVICES as DEVICES
 from ..errors import PicodetError
+from .request import BenchRequest
 from .rows import BenchRow
 from .timing import Latency
 
-DEVICES = ("cpu", "arm")
 ARM_HOSTS = ("aarch64", "arm64")
 PEAK_PROBE = "numpy float32 1024x1024 matmul, best of ~0.3 s, BLAS default threads"
+MAP_UNIT = "fraction 0-1 (as picodet eval)"  # COCO mAP and mAP50 in the rows, the table and the JSON
 PUBLISHED_DEVICE = "Snapdragon 888 (Paddle-Lite, 4 threads, FP16)"
 ARM_HINT = (
     "run on an aarch64 host, on an Android phone with --adb [--serial SERIAL], or add --emulate to check the "
@@ -93,7 +95,10 @@ def _device_row(row: BenchRow, folder: Path, source: Any, settings: dict[str, An
 
     spec = RUNNERS.get(row.format)
     if spec is None:
-        return row.fail("skipped", f"no Android benchmark runner for {row.format}", "use lite, ncnn or mnn")
+        from ..export.formats import DEVICE_FORMATS
+
+        hint = f"use {', '.join(DEVICE_FORMATS[:-1])} or {DEVICE_FORMATS[-1]}"
+        return row.fail("skipped", f"no Android benchmark runner for {row.format}", hint)
     runner = find_runner(row.format, settings["runners"], settings["cache_root"])
     if runner is None:
         where = settings["cache_root"] / "bench" / "runners" / spec.executable
@@ -148,8 +153,9 @@ def _artifacts(
 
 def _emulator(names: list[str], skipped: dict[str, str], cpu: str | None, progress: Callable[[str], None]) -> Any:
     """The Emulator (its toolchain provisioned when missing); formats it cannot run move to `skipped`."""
+    from ..export.formats import EMULATED_FORMATS
     from ..toolchain import arm_emulator
-    from .emulate import EMULATED_FORMATS, Emulator
+    from .emulate import Emulator
 
     emulator = Emulator(arm_emulator.folder(), arm_emulator.cpu_model(cpu))
     for name in [n for n in names if n not in EMULATED_FORMATS]:
@@ -169,39 +175,31 @@ def _add_throughput(rows: list[BenchRow], gflops: float | None, peak: float | No
         row.peak_fraction = row.gflops_per_s / peak if peak and row.device == "host" else None
 
 
-def bench(
-    model: str,
-    *,
-    weights: str | None = None,
-    formats: str = "all",
-    device: str = "cpu",
-    threads: int | None = None,
-    imgsz: int | None = None,
-    fp16: bool = False,
-    warmup: int = 5,
-    runs: int = 50,
-    data: Any = None,
-    images: str | Path | None = None,
-    adb: str | None = None,
-    emulate: bool = False,
-    emulate_cpu: str | None = None,
-    runners: list[Path] | tuple[Path, ...] = (),
-    affinity: str = "big",
-    verify: bool = True,
-    export_dir: str | Path | None = None,
-    cache_dir: str | Path | None = None,
-    progress: Callable[[str], None] = lambda _: None,
-    log: Callable[[str], None] = lambda _: None,
-    command: list[str] | None = None,
-) -> BenchReport:
-    """Benchmark MODEL (zoo name, architecture + weights, run weights file, or export folder) in every format.
+def _check(req: BenchRequest) -> tuple[int, int]:
+    """Refuse bad flag combinations before any work: (warm-up runs, timed runs) after the emulation cap."""
+    _check_device(req.device, req.adb, req.emulate)
+    if req.warmup < 0 or req.runs < 1:
+        raise PicodetError("--warmup must be >= 0 and --runs >= 1")
+    if req.overrides and not (isinstance(req.data, str | Path) and Path(req.data).suffix == ".toml"):
+        raise PicodetError("--set overrides the recipe given as --data", "add --data RECIPE.toml or drop --set")
+    if not req.emulate:
+        return req.warmup, req.runs
+    from .emulate import MAX_RUNS, MAX_WARMUP
 
-    Iterating the result gives the rows; `.header` holds the model, FLOPs, host and settings. `adb` is a
-    device serial ("" for the only connected device) and needs `device="arm"`; so does `emulate` (aarch64 ONNX
-    Runtime / ncnn / MNN under qemu-user on an x86_64 host, CPU model `emulate_cpu`: outputs verified against
-    the Paddle model, timings meaningless; see emulate.py). `export_dir` is an export folder
-    made from these same weights (e.g. by `picodet run`): the formats it holds are benchmarked as they are.
-    `data` (for mAP) is a recipe or COCO json path (json images in `images`), or a ready `DatasetIndex`.
+    if req.data is not None:
+        raise PicodetError("--emulate measures no mAP (seconds per image under qemu)", "drop --data")
+    return min(req.warmup, MAX_WARMUP), min(req.runs, MAX_RUNS)
+
+
+def bench(
+    req: BenchRequest, progress: Callable[[str], None] = lambda _: None, log: Callable[[str], None] = lambda _: None
+) -> BenchReport:
+    """Benchmark `req.model` (zoo name, architecture + weights, run weights file, or export folder) in every format.
+
+    Iterating the result gives the rows; `.header` holds the model, FLOPs, host and settings. `req.adb` is a
+    device serial ("" for the only connected device) and needs `device="arm"`; so does `emulate` (the aarch64
+    runtimes under qemu-user on an x86_64 host: outputs verified against the Paddle model, timings meaningless;
+    see emulate.py). `progress` receives the steps, `log` every adb command line.
     """
     from ..data.records import DatasetIndex
     from ..export.formats import select_formats
@@ -212,42 +210,37 @@ def bench(
     from .peak import measure_peak_gflops
     from .source import resolve_source
 
-    _check_device(device, adb, emulate)
-    if warmup < 0 or runs < 1:
-        raise PicodetError("--warmup must be >= 0 and --runs >= 1")
-    if emulate:
-        from .emulate import MAX_RUNS, MAX_WARMUP
-
-        if data is not None:
-            raise PicodetError("--emulate measures no mAP (seconds per image under qemu)", "drop --data")
-        warmup, runs = min(warmup, MAX_WARMUP), min(runs, MAX_RUNS)
-    threads = threads or os.cpu_count() or 1
-    chosen, skipped = select_formats(formats, fp16=fp16, postprocess="none", target=None, opset=None)
+    warmup, runs = _check(req)
+    threads = req.threads or os.cpu_count() or 1
+    chosen, skipped = select_formats(req.formats, fp16=req.fp16, postprocess="none", target=None, opset=None)
     names = [f.name for f in chosen]
-    emulator = _emulator(names, skipped, emulate_cpu, progress) if emulate else None
+    emulator = _emulator(names, skipped, req.emulate_cpu, progress) if req.emulate else None
     phone, phone_model = None, None
-    if adb is not None:
+    if req.adb is not None:
         from .adb import Adb, check_affinity, match_runner
 
-        check_affinity(affinity)
-        for path in runners:
+        check_affinity(req.affinity)
+        for path in req.runners:
             match_runner(Path(path))
-        phone = Adb(adb or None, log=log)
+        phone = Adb(req.adb or None, log=log)
         phone_model = phone.connect()
-    images_path = Path(images) if images else None
-    index = data if isinstance(data, DatasetIndex) or data is None else load_index(Path(data), images_path)
+    images_path = Path(req.images) if req.images else None
+    data = req.data
+    index = (
+        data if isinstance(data, DatasetIndex) or data is None else load_index(Path(data), images_path, req.overrides)
+    )
     num_classes = len(index.class_names) if index is not None else None
-    source = resolve_source(model, weights, imgsz, num_classes, cache_dir)
+    source = resolve_source(req.model, req.weights, req.imgsz, num_classes, req.cache_dir)
     files = image_files(images_path, index)
     bgr, tensors = load_images(files, source.input_size)
-    cache = get_settings(cache_dir).cache_dir
+    cache = get_settings(req.cache_dir).cache_dir
     settings = {
-        "adb": phone, "runners": [Path(p) for p in runners], "cache_root": cache, "threads": threads,
-        "warmup": warmup, "runs": runs, "affinity": affinity,
+        "adb": phone, "runners": [Path(p) for p in req.runners], "cache_root": cache, "threads": threads,
+        "warmup": warmup, "runs": runs, "affinity": req.affinity,
     }  # fmt: skip
     rows = []
     with contextlib.ExitStack() as scratch:
-        exported = _artifacts(source, names, fp16, verify, cache, export_dir, progress, scratch)
+        exported = _artifacts(source, names, req.fp16, req.verify, cache, req.export_dir, progress, scratch)
         if emulator is not None:
             from .emulate import reference
 
@@ -271,17 +264,18 @@ def bench(
     peak = measure_peak_gflops()
     if emulator is None:  # emulated latencies say nothing about throughput
         _add_throughput(rows, source.gflops, peak)
-    published = _published(source, weights)
+    published = _published(source, req.weights)
     rows += [published] if published else []
     header = {
         "model": source.name, "input_size": source.input_size, "num_classes": source.num_classes,
         "weights_sha256": source.weights_sha256, "gflops": source.gflops, "params": source.params,
         "peak_gflops": round(peak, 2), "peak_probe": PEAK_PROBE,
-        "device": phone_model if phone else emulator.device if emulator else device,
+        "device": phone_model if phone else emulator.device if emulator else req.device,
         "emulated": {"cpu": emulator.cpu, "note": "qemu-user: outputs verified, latency meaningless"}
         if emulator else None,
-        "threads": threads, "fp16": fp16, "warmup": warmup, "runs": runs, "images": [str(p) for p in files],
-        "data": index.summary() if index is not None else None, "host": environment(command),
+        "threads": threads, "fp16": req.fp16, "warmup": warmup, "runs": runs, "images": [str(p) for p in files],
+        "data": index.summary() if index is not None else None, "map_unit": MAP_UNIT,
+        "host": environment(req.command),
     }  # fmt: skip
     return BenchReport(header, rows)
 
@@ -298,7 +292,7 @@ def run_bench_stage(recipe: Any, weights: Path | None, export_dir: Path | None) 
     else:
         init = recipe.weights.init
         model, checkpoint = recipe.model.arch, str(weights) if weights else (None if init in (None, "none") else init)
-    report = bench(
+    request = BenchRequest(
         model,
         weights=checkpoint,
         formats=",".join(settings.formats),
@@ -311,4 +305,4 @@ def run_bench_stage(recipe: Any, weights: Path | None, export_dir: Path | None) 
         export_dir=export_dir if export_dir is not None and export_dir.is_dir() else None,
         command=["picodet", "run", str(recipe.path)],
     )
-    return report.to_dict()
+    return bench(request).to_dict()

@@ -1,13 +1,14 @@
-"""`bench --device arm --emulate`: aarch64 ONNX Runtime / ncnn / MNN under qemu-user, checked against Paddle.
+"""`bench --device arm --emulate`: the aarch64 runtimes (formats marked `emulated` in the format table: ONNX Runtime,
+ncnn, MNN) under qemu-user, checked against Paddle.
 
 Each artifact runs in one emulated process (emulate_worker.py, arm-emulator toolchain) on the export
-verification inputs (fixed random tensor + astronaut photo); the host compares its outputs with the Paddle
-model's (or, for an export folder, with the host runtime's) using export/verify.py's checks. FP32 artifacts
-get verification's tolerances. FP16 ones run real ARMv8.2 FP16 kernels under emulation (the x86 runtimes never
-do), whose error is larger and, for MNN, not even reproducible run to run, so they are judged statistically:
-mean absolute error per output and box agreement (EMULATED_FP16). Latency is measured but meaningless
-(qemu-user is ~100x slower, and not uniformly so); rows say so. No aarch64 Paddle-Lite runtime exists on PyPI or
-Debian, so for `lite` only the arm `.nb` is checked to exist.
+verification inputs (fixed random tensor + astronaut photo); the host judges its outputs against the Paddle
+model's (or, for an export folder, the host runtime's) with the one verifier (export/verify.py). FP32 artifacts
+get verification's FP32 limits. FP16 ones run real ARMv8.2 FP16 kernels under emulation (the x86 runtimes never
+do), whose error is larger and, for MNN, not even reproducible run to run, so they are judged statistically
+(`PRECISIONS["fp16-emulated"]`: mean errors and box agreement). Latency is measured but meaningless (qemu-user is
+~100x slower, and not uniformly so); rows say so. Formats with ARM-only files and no aarch64 runtime on PyPI or
+Debian (Paddle-Lite's arm `.nb`) are only checked to exist.
 """
 
 from __future__ import annotations
@@ -17,9 +18,8 @@ import signal
 import subprocess
 import tempfile
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -27,23 +27,12 @@ from ..errors import PicodetError
 from .rows import BenchRow
 from .timing import Latency
 
-if TYPE_CHECKING:
-    from ..export.formats import Format
-    from ..export.verify import Verification
-
 WORKER = Path(__file__).with_name("emulate_worker.py")
 PACKAGE = Path(__file__).resolve().parents[1]
-RUNTIMES = {"onnx": "onnxruntime", "ncnn": "ncnn", "mnn": "mnn"}  # formats with an aarch64 runtime
-EMULATED_FORMATS = (*RUNTIMES, "lite")
 MAX_WARMUP, MAX_RUNS = 1, 5  # the timings mean nothing: emulated runs are capped (bench applies it)
 TIMEOUT_S = 900
-# FP16 under emulation: mean |error| per output (scores: absolute; box logits: relative to max(1, their largest
-# magnitude)) and the fraction of the top-100 boxes matched with IoU >= box_iou and the same class. Measured on
-# PicoDet-S (golden weights, 64 px, neoverse-n1): ncnn 0.034 logit error and 88% boxes at IoU 0.5 (its x86 FP32
-# fallback: 100%), MNN 0.004 and 94-99% at IoU 0.9 (varying run to run).
-EMULATED_FP16 = {"score_mean_abs": 0.01, "logit_mean_rel": 0.05, "box_iou": 0.5, "box_agreement": 0.8}
 LATENCY_NOTE = "latency meaningless under emulation"
-LITE_NOTE = "arm .nb produced ({name}); not run: no aarch64 Paddle-Lite runtime exists on PyPI or Debian"
+ARM_ONLY_NOTE = "{name} produced; not run: no aarch64 {runtime} runtime exists on PyPI or Debian"
 
 
 @dataclass(frozen=True)
@@ -100,44 +89,9 @@ def _failure(proc: subprocess.CompletedProcess) -> str:
     return f"failed (exit code {proc.returncode}){': ' + tail[0] if tail else ''}"
 
 
-def judge(fmt: Format, meta: dict[str, Any], feeds: dict, reference: dict, outputs: dict) -> Verification:
-    """Verification of emulated `outputs` against `reference` (both {feed name: [arrays]}), see module doc."""
-    from ..export.verify import MATCH_IOU, Verification, judge_input
-
-    fp16 = bool(meta["fp16"])
-    need = EMULATED_FP16["box_agreement"] if fp16 else fmt.box_agreement
-    iou = EMULATED_FP16["box_iou"] if fp16 else MATCH_IOU
-    extra = partial(_fp16_failures, meta["outputs"]) if fp16 else None
-    result = Verification(ok=True)
-    if fp16:
-        result.note = f"emulated FP16 kernels judged statistically (mean errors, top-100 boxes): {EMULATED_FP16}"
-    for key, feed in feeds.items():
-        result.inputs[key], failures = judge_input(
-            fmt, meta, key, feed, reference[key], outputs[key], need, iou=iou, extra_failures=extra, record_iou=True
-        )
-        result.failures += failures
-    result.ok = not result.failures
-    return result
-
-
-def _fp16_failures(names: list[str], ref: list[np.ndarray], got: list[np.ndarray], report: dict) -> list[str]:
-    """Mean-error checks of FP16 outputs (recorded in `report`); failure lines."""
-    failures = []
-    for name, r, g in zip(names, ref, got, strict=True):
-        err = np.abs(np.asarray(g, np.float64).reshape(r.shape) - r)
-        if name.startswith("scores"):
-            mean, limit = float(err.mean()), EMULATED_FP16["score_mean_abs"]
-        else:
-            mean, limit = float(err.mean() / max(float(np.abs(r).max()), 1.0)), EMULATED_FP16["logit_mean_rel"]
-        report[name].update(mean_error=mean, mean_limit=limit)
-        if mean > limit:
-            failures.append(f"output {name} diverged: mean error {mean:.3g} > {limit:.3g}")
-    return failures
-
-
 def reference(source: Any) -> tuple[dict, dict | None]:
     """(verification feeds, the Paddle model's outputs on them, or None for an export folder)."""
-    from ..export.heads import build_export_layer
+    from ..export.deploy_graph import build_export_layer
     from ..export.verify import reference_outputs, verification_inputs
 
     feeds = verification_inputs(source.input_size, "none")
@@ -158,24 +112,28 @@ def emulated_row(
 ) -> BenchRow:
     """Fill `row` from an emulated run of the artifact in `folder`, verified (see module docstring)."""
     from ..export.formats import get_format
+    from ..export.verify import judge
     from ..runtimes.model import RuntimeModel
 
     row.device = emulator.device
-    if row.format == "lite":
-        arm = sorted(p for p in folder.glob("*.nb") if "arm" in p.name)
+    fmt = get_format(row.format)
+    if not fmt.emulated:  # ARM-only files without an aarch64 runtime: checked to exist
+        arm = sorted(p for p in folder.iterdir() if fmt.is_arm_only(p.name))
         if not arm:
-            return row.fail("failed", f"{folder} has no arm .nb file", "export with --target arm")
+            return row.fail("failed", f"{folder} has no ARM {fmt.name} file", "export with --target arm")
         row.artifact, row.size_mb = str(arm[0]), round(arm[0].stat().st_size / 1e6, 4)
-        row.note = LITE_NOTE.format(name=arm[0].name)
+        row.note = ARM_ONLY_NOTE.format(name=arm[0].name, runtime=fmt.runtime_name)
         return row
     host = RuntimeModel(folder, threads=threads)
-    fmt, fp16 = get_format(row.format), bool(host.meta.get("fp16"))
+    fp16 = bool(host.meta.get("fp16"))
     names = list(feeds)
     if reference is None:  # an export folder: no Paddle model, the host runtime is the reference
         reference = {key: host.runtime.run(feed) for key, feed in feeds.items()}
-    runtime, inputs = RUNTIMES[row.format], [feeds[k]["image"] for k in names]
+    inputs = [feeds[k]["image"] for k in names]
+    runtime = fmt.runtime_name
     got, seconds, version = run_emulated(emulator, runtime, host.artifact.path, fp16, inputs, threads, (warmup, runs))
-    check = judge(fmt, host.meta, feeds, reference, dict(zip(names, got, strict=True)))
+    precision = "fp16-emulated" if fp16 else "fp32"
+    check = judge(precision, host.meta, feeds, reference, dict(zip(names, got, strict=True)))
     row.artifact, row.runtime, row.runtime_version, row.threads = str(host.artifact.path), runtime, version, threads
     row.latency, row.verification = Latency.from_seconds(seconds), check.to_dict()
     row.note = f"{'FP16' if fp16 else 'FP32'} outputs verified; {LATENCY_NOTE}"

@@ -22,17 +22,33 @@ def recipe_index(recipe: Any) -> Any:
     return read_dataset(d.format, d.val_images, d.val_annotations, list(d.classes) or None)
 
 
-def load_index(data: Path, images: Path | None) -> Any:
-    """The evaluation set, as `picodet eval` reads it: a recipe's validation split or COCO json + --images."""
+def load_index(data: Path, images: Path | None, overrides: list[str] | None = None) -> Any:
+    """The evaluation set, as `picodet eval` reads it: a recipe's validation split (with `--set` overrides) or
+    COCO json + --images."""
     from ..data.index import read_dataset
 
     if data.suffix == ".toml":
         from ..recipe.loader import load_recipe
 
-        return recipe_index(load_recipe(data))
+        return recipe_index(load_recipe(data, overrides or []))
     if images is None:
-        raise PicodetError("--data annotations.json needs --images FOLDER", "or pass a recipe as --data")
+        raise PicodetError(
+            f"--data {data.name} needs --images FOLDER: the folder its images' file_name entries are relative to"
+            f"{_first_image(data)}",
+            "or pass a recipe as --data (its validation split knows its image folder)",
+        )
     return read_dataset("coco", images, data)
+
+
+def _first_image(annotations: Path) -> str:
+    """` (e.g. the folder holding <file_name>)` for the json's first image, when it can be read."""
+    import json
+
+    try:
+        first = json.loads(annotations.read_text(encoding="utf-8"))["images"][0]["file_name"]
+    except (OSError, ValueError, LookupError, TypeError):
+        return ""
+    return f" (e.g. the folder holding {str(first)[:120]})"
 
 
 def image_files(images: Path | None, index: Any = None) -> list[Path]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import platform
 from pathlib import Path
 from typing import Any
 
@@ -28,19 +29,15 @@ class ArmOnly(PicodetError):
     """An artifact that only an ARM CPU runs."""
 
 
-def _bench_lite(
-    row: BenchRow, model: Any, images: list[np.ndarray], tensors: list[np.ndarray], warmup: int, runs: int
-) -> None:
-    """Lite: model calls timed in one toolchain process; end-to-end adds pre/post-processing timed here."""
+def _bench_in_one_process(row: BenchRow, model: Any, timed: tuple, images: list[np.ndarray], runs: int) -> None:
+    """A runtime that timed its own runs in one process (`Runtime.time_runs`): end-to-end time is pre-processing
+    and post-processing timed here plus the model call."""
     from ..data.transforms import preprocess
     from ..models.postprocess import postprocess_deploy
-    from .lite_host import time_lite
 
-    if "x86" not in model.artifact.path.name:
-        raise ArmOnly(f"{model.artifact.path.name} is an arm .nb: it cannot run on this x86 host")
-    seconds, outputs, row.runtime_version = time_lite(model.artifact.path, tensors, warmup, runs)
+    seconds, outputs = timed
     row.latency = Latency.from_seconds(seconds)
-    row.threads, row.note = None, "x86 Paddle-Lite's Python API sets no thread count"
+    row.threads, row.note = None, f"{row.runtime}'s Python API sets no thread count"
     scales = [preprocess(image, model.input_size)[2] for image in images]
     levels = len(outputs[0]) // 2
 
@@ -64,16 +61,23 @@ def bench_artifact(
 ) -> BenchRow:
     """Fill `row` with latency, end-to-end time and (with `index`) mAP; errors become the row's status."""
     from ..data.transforms import preprocess
+    from ..export.formats import get_format
     from ..runtimes.model import RuntimeModel
 
     try:
+        fmt = get_format(row.format)
         model = RuntimeModel(folder, threads=threads)
-        row.artifact, row.runtime = str(model.artifact.path), model.artifact.runtime
-        row.runtime_version, row.threads = model.runtime.version(), threads
-        if row.size_mb is None or row.format == "lite":
-            row.size_mb = round(model.artifact.path.stat().st_size / 1e6, 4)
-        if row.format == "lite":
-            _bench_lite(row, model, images, tensors, warmup, runs)
+        path = model.artifact.path
+        if fmt.is_arm_only(path.name):
+            raise ArmOnly(
+                f"{path.name} is an ARM-only {fmt.name} file: it cannot run on this {platform.machine()} host"
+            )
+        row.artifact, row.runtime, row.threads = str(path), model.artifact.runtime, threads
+        if row.size_mb is None or fmt.arm_only:  # the folder also holds the ARM twin: count this file alone
+            row.size_mb = round(path.stat().st_size / 1e6, 4)
+        timed = model.runtime.time_runs(tensors, warmup, runs)
+        if timed is not None:
+            _bench_in_one_process(row, model, timed, images, runs)
         else:
             row.latency = Latency.from_seconds(
                 time_calls(lambda i: model.runtime.run({"image": tensors[i % len(tensors)]}), warmup, runs)
@@ -84,6 +88,7 @@ def bench_artifact(
                 model.detect(tensor, im_shape, scale)
 
             row.e2e_ms = Latency.from_seconds(time_calls(end_to_end, warmup, runs)).mean
+        row.runtime_version = model.runtime.version()
         row.fps = 1e3 / row.e2e_ms
         if index is not None:
             from ..engine.evaluate import evaluate_detector

@@ -1,4 +1,7 @@
-"""The benchmark as a rich table: a header with model and host, then one row per format (failures included)."""
+"""The benchmark as a rich table: a header with model and host, then one row per format (failures included).
+
+mAP is shown as `picodet eval` prints it: a fraction 0-1 (3 decimals), as in the JSON report.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +9,10 @@ from typing import Any
 
 STYLES = {"ok": "green", "failed": "red", "missing": "red", "skipped": "dim", "published": "cyan"}
 COLUMNS = (
-    "format", "status", "MB", "mAP", "mAP50", "ms mean/p50/p90/min", "e2e ms", "FPS", "GFLOP/s (peak)",
+    "format", "status", "MB", "mAP 0-1", "mAP50 0-1", "ms mean/p50/p90/min", "e2e ms", "FPS", "GFLOP/s (peak)",
     "runtime x threads", "details",
 )  # fmt: skip
-NUMERIC = {"MB", "mAP", "mAP50", "e2e ms", "FPS", "GFLOP/s (peak)"}
+NUMERIC = {"MB", "mAP 0-1", "mAP50 0-1", "e2e ms", "FPS", "GFLOP/s (peak)"}
 
 
 def _num(value: float | None, spec: str) -> str:
@@ -32,7 +35,7 @@ def header_lines(report: dict[str, Any]) -> list[str]:
         f"host: {host['cpu']} ({host['arch']}, {host['cores']} cores), {host['os']}, Python {host['python']}",
         f"device {report['device']}, {report['threads']} threads, warm-up {report['warmup']}, {report['runs']} runs"
         f"{', fp16' if report['fp16'] else ''}; CPU peak {report['peak_gflops']:.1f} GFLOP/s (float32 matmul probe)",
-        f"data: {report['data'] or 'none (no mAP)'}",
+        f"data: {report['data']}; mAP as a {report.get('map_unit')}" if report["data"] else "data: none (no mAP)",
     ]
 
 
@@ -60,8 +63,8 @@ def bench_table(report: dict[str, Any]) -> Any:
             row["format"],
             f"[{STYLES.get(status, '')}]{status}[/]",
             _num(row["size_mb"], ".2f"),
-            _num(row["map"] * 100 if row["map"] is not None else None, ".1f"),
-            _num(row["map50"] * 100 if row["map50"] is not None else None, ".1f"),
+            _num(row["map"], ".3f"),
+            _num(row["map50"], ".3f"),
             _latency(row["latency"]),
             _num(row["e2e_ms"], ".2f"),
             _num(row["fps"], ".1f"),

@@ -9,13 +9,19 @@ from typing import Annotated
 import typer
 
 from ..errors import PicodetError
+from ..export.formats import EMULATED_FORMATS, FORMAT_NAMES, FORMATS
 from .console import console, err_console, print_json
-from .options import CacheDirOpt, JsonOpt
+from .options import CacheDirOpt, JsonOpt, SetOpt
+
+FP16_FORMATS = ", ".join(f.name for f in FORMATS if f.fp16)
+RUNNERS = ", ".join(f"{f.device_runner.executable} ({f.name})" for f in FORMATS if f.device_runner)
+EMULATED = ", ".join(f.name for f in FORMATS if f.emulated)
 
 EXAMPLES = """
 Examples:\n
   picodet bench s-320 --formats onnx,openvino,ncnn --runs 100\n
   picodet bench picodet-s --weights best.pdparams --imgsz 320 --data recipes/s-320-coco.toml\n
+  picodet bench s-320 --data my.toml --set data.root=/data/coco --formats onnx\n
   picodet bench runs/export/s-416-416 --formats onnx,mnn\n
   picodet bench s-416 --device arm --adb --formats lite,ncnn --runner ./benchncnn --verbose\n
   picodet bench s-416 --device arm --adb R58M123ABC --formats ncnn --runner ./benchncnn\n
@@ -29,21 +35,21 @@ def bench_command(
         str, typer.Argument(help="Zoo name, architecture (with --weights), run weights or export folder.")
     ],
     weights: Annotated[str | None, typer.Option(help="Checkpoint to benchmark instead of the zoo's weights.")] = None,
-    formats: Annotated[str, typer.Option(help="FORMAT[,FORMAT...] or all (paddle,onnx,openvino,mnn,ncnn,lite).")] = (
-        "all"
-    ),
+    formats: Annotated[str, typer.Option(help=f"FORMAT[,FORMAT...] or all ({','.join(FORMAT_NAMES)}).")] = "all",
     device: Annotated[
         str, typer.Option(help="cpu (this machine) or arm (aarch64 host, a phone with --adb, or --emulate).")
     ] = "cpu",
     threads: Annotated[int | None, typer.Option(min=1, help="Threads per runtime (default: all cores).")] = None,
     imgsz: Annotated[int | None, typer.Option(help="Input size, a multiple of 32 (default: the model's).")] = None,
-    fp16: Annotated[bool, typer.Option("--fp16", help="Export and run FP16 (ncnn, mnn, openvino, lite).")] = False,
+    fp16: Annotated[bool, typer.Option("--fp16", help=f"Export and run FP16 ({FP16_FORMATS}).")] = False,
     warmup: Annotated[int, typer.Option(min=0, help="Untimed runs first.")] = 5,
     runs: Annotated[int, typer.Option(min=1, help="Timed runs.")] = 50,
     data: Annotated[
-        Path | None, typer.Option(help="Recipe (its validation split) or COCO json (with --images): adds mAP.")
+        Path | None,
+        typer.Option(help="Recipe (its validation split) or COCO json (with --images): adds mAP (0-1, as eval)."),
     ] = None,
     images: Annotated[Path | None, typer.Option(help="Image folder: timed inputs, and --data json's images.")] = None,
+    overrides: SetOpt = None,
     adb: Annotated[
         bool, typer.Option("--adb", help="--adb [SERIAL]: benchmark on an Android phone over adb (with --device arm).")
     ] = False,
@@ -54,8 +60,9 @@ def bench_command(
         bool,
         typer.Option(
             "--emulate",
-            help="With --device arm on x86_64: run the aarch64 onnx/ncnn/mnn runtimes under qemu and verify their "
-            "outputs (timings meaningless; the arm-emulator toolchain is installed on first use).",
+            help=f"With --device arm on x86_64: run the aarch64 runtimes ({EMULATED}) under qemu and verify their "
+            f"outputs (timings meaningless; the arm-emulator toolchain is installed on first use; formats run: "
+            f"{', '.join(EMULATED_FORMATS)}).",
         ),
     ] = False,
     emulate_cpu: Annotated[
@@ -64,9 +71,7 @@ def bench_command(
             help="With --emulate: qemu CPU model (default $PICODET_EMULATE_CPU or neoverse-n1, FP16-capable)."
         ),
     ] = None,
-    runner: Annotated[
-        list[Path] | None, typer.Option(help="Device benchmark binary: benchmark_bin, benchncnn or benchmark.out.")
-    ] = None,
+    runner: Annotated[list[Path] | None, typer.Option(help=f"Device benchmark binary: {RUNNERS}.")] = None,
     affinity: Annotated[str, typer.Option(help="Phone CPU cores: big | little | all | hex mask (taskset).")] = "big",
     verify: Annotated[bool, typer.Option(help="Verify fresh exports against the Paddle model.")] = True,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show the adb command lines.")] = False,
@@ -76,6 +81,7 @@ def bench_command(
 ) -> None:
     """Benchmark MODEL in each export format: latency, end-to-end time, FPS, size and (with --data) mAP."""
     from ..bench.api import bench
+    from ..bench.request import BenchRequest
     from ..bench.table import bench_table
 
     def log(line: str) -> None:
@@ -87,12 +93,13 @@ def bench_command(
     if emulate_cpu is not None and not emulate:
         raise PicodetError("--emulate-cpu picks the CPU for --emulate", "add --emulate --device arm")
 
-    report = bench(
+    request = BenchRequest(
         model, weights=weights, formats=formats, device=device, threads=threads, imgsz=imgsz, fp16=fp16,
-        warmup=warmup, runs=runs, data=data, images=images, adb=(serial or "") if adb else None, emulate=emulate,
-        emulate_cpu=emulate_cpu, runners=runner or [], affinity=affinity, verify=verify, cache_dir=cache_dir, log=log,
-        progress=lambda m: err_console.print(f"{m} ..."), command=["picodet", *sys.argv[1:]],
+        warmup=warmup, runs=runs, data=data, images=images, overrides=list(overrides or []),
+        adb=(serial or "") if adb else None, emulate=emulate, emulate_cpu=emulate_cpu, runners=runner or [],
+        affinity=affinity, verify=verify, cache_dir=cache_dir, command=["picodet", *sys.argv[1:]],
     )  # fmt: skip
+    report = bench(request, progress=lambda m: err_console.print(f"{m} ..."), log=log)
     result = report.to_dict()
     if save is not None:
         from ..io import write_json_atomic

@@ -8,9 +8,13 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import PicodetError
+from ..export.formats import FORMATS, TARGETS
 from ..export.request import ExportRequest, execute, plan, request_from_recipe
 from .console import console, err_console, print_json
 from .options import CacheDirOpt, JsonOpt
+
+FP16_FORMATS = ", ".join(f.name for f in FORMATS if f.fp16)
+TARGET_FORMATS = ", ".join(f.name for f in FORMATS if f.targets)
 
 EXAMPLES = """
 Examples:\n
@@ -27,17 +31,20 @@ def print_format_list(as_json: bool) -> None:
     """The format table with each format's legal flags."""
     from rich.table import Table
 
-    from ..export.formats import FORMATS
-
     if as_json:
-        rows = [{"name": f.name, "description": f.description, "flags": f.flags(), "pip": f.pip} for f in FORMATS]
+        keys = ("name", "description", "flags", "int8", "pip")
+        rows = [
+            dict(zip(keys, (f.name, f.description, f.flags(), bool(f.int8_writer), f.pip), strict=True))
+            for f in FORMATS
+        ]
         print_json(rows)
         return
     table = Table(title="export formats (--to NAME[,NAME...] or all)", title_justify="left")
-    for column in ("format", "description", "runtime", "legal flags", "needs"):
+    for column in ("format", "description", "runtime", "legal flags", "INT8", "needs"):
         table.add_column(column)
     for fmt in FORMATS:
-        table.add_row(fmt.name, fmt.description, fmt.runtime, " ".join(fmt.flags()), fmt.pip)
+        int8 = "yes" if fmt.int8_writer else "-"
+        table.add_row(fmt.name, fmt.description, fmt.runtime_name, " ".join(fmt.flags()), int8, fmt.pip)
     console.print(table)
 
 
@@ -73,11 +80,13 @@ def export_command(
     model: Annotated[str | None, typer.Argument(help="Zoo name (s-416) or architecture (picodet-s).")] = None,
     to: Annotated[str | None, typer.Option("--to", help="FORMAT[,FORMAT...] or all; see --list.")] = None,
     weights: Annotated[str | None, typer.Option(help="Checkpoint to export instead of the zoo's weights.")] = None,
-    fp16: Annotated[bool, typer.Option("--fp16", help="Store FP16 weights (ncnn, mnn, openvino, lite).")] = False,
+    fp16: Annotated[bool, typer.Option("--fp16", help=f"Store FP16 weights ({FP16_FORMATS}).")] = False,
     imgsz: Annotated[int | None, typer.Option(help="Input size, a multiple of 32 (default: the model's).")] = None,
     postprocess: Annotated[str, typer.Option(help="none | decode | nms: post-processing inside the graph.")] = "none",
     opset: Annotated[int | None, typer.Option(min=7, help="ONNX opset (default 11, raised when needed).")] = None,
-    target: Annotated[str | None, typer.Option(help="Paddle-Lite target: arm | x86 (lite only; default arm).")] = None,
+    target: Annotated[
+        str | None, typer.Option(help=f"Target CPU: {' | '.join(TARGETS)} ({TARGET_FORMATS} only; default arm).")
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="Export folder (default runs/export/<model>-<imgsz>).")] = None,
     verify: Annotated[bool, typer.Option(help="Run every artifact and compare it with the Paddle model.")] = True,
     recipe: Annotated[
@@ -116,12 +125,16 @@ def export_command(
         return
     report = run_request(req, options, as_json, cache_dir)
     if not report["ok"]:
-        bad = {n: e for n, e in report["formats"].items() if e["status"] in ("failed", "missing")}
-        err_console.print(f"[bold red]error:[/] export failed for {', '.join(bad)} (see the report)", soft_wrap=True)
-        for name, entry in bad.items():
-            hint = f" (hint: {entry['hint']})" if entry["hint"] else ""
-            err_console.print(f"  {name}: {entry['error']}{hint}", markup=False, soft_wrap=True)
-        raise typer.Exit(1)
+        raise failed_formats(report, ("failed", "missing"))
+
+
+def failed_formats(report: dict[str, Any], statuses: tuple[str, ...]) -> PicodetError:
+    """One error for the formats of an export report whose status is in `statuses`."""
+    bad = {n: e for n, e in report["formats"].items() if e["status"] in statuses}
+    reasons = "; ".join(f"{name}: {entry['error']}" for name, entry in bad.items())
+    hints = [f"{name}: {entry['hint']}" for name, entry in bad.items() if entry["hint"]]
+    report_path = Path(report["out_dir"]) / "export_report.json"
+    return PicodetError(f"export failed for {', '.join(bad)} ({reasons})", "; ".join([*hints, f"see {report_path}"]))
 
 
 export_command.__doc__ = f"{export_command.__doc__}\n{EXAMPLES}"

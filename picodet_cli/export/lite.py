@@ -6,7 +6,7 @@ write for sigmoid/exp/sum/matmul; both steps therefore run in the `legacy` toolc
 
 - `legacy/model.pdmodel` + `legacy/model.pdiparams`: the export layer for the postprocess mode (`none`: input
   `image` [1,3,S,S]; outputs per level sigmoid scores [1,h*w,C], then per level box logits
-  [1,h*w,4*(reg_max+1)], as `PicoDet.forward`; `decode` and `nms` as in `picodet_cli.export.heads`);
+  [1,h*w,4*(reg_max+1)], as `PicoDet.forward`; `decode` and `nms` as in `picodet_cli.export.deploy_graph`);
 - `model_<target>[_fp16].nb` for each target: `arm` (with `_fp16` when `fp16`: FP16 kernels, ARMv8.2+) and
   `x86` (always FP32; `fp16` is ignored there). x86 files run here (`run_lite`) and stand in for verifying
   their arm twins, which need an ARM device.
@@ -18,15 +18,32 @@ import os
 import re
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from ..errors import PicodetError
+from ..errors import MissingDependency, PicodetError
 from ..models.spec import ArchSpec
 from ..toolchain.legacy import run_job, work_dir
-from .formats import POSTPROCESS_MODES
+from .formats import HOST_TARGET, POSTPROCESS_MODES, TARGETS
 
-LITE_TARGETS = ("arm", "x86")
+
+def write(ctx: Any) -> list[Path]:
+    """The `lite` format: the target's .nb and its x86 twin (which verification runs here)."""
+    from ..runtimes.lite import LiteRuntime
+
+    if not LiteRuntime.available():
+        raise MissingDependency("picodet_cli.export.lite", "Paddle-Lite export", LiteRuntime.pip)
+    import paddle
+
+    model = ctx.model
+    with ctx.scratch() as work:
+        weights = work / "model.pdparams"
+        paddle.save(model.state_dict(), str(weights))
+        return export_lite(
+            weights, model.arch, model.num_classes, model.input_size, ctx.folder,
+            list(dict.fromkeys([ctx.options.target, HOST_TARGET])), ctx.options.fp16, ctx.options.postprocess, work,
+        )  # fmt: skip
 
 
 def nb_name(target: str, fp16: bool) -> str:
@@ -35,10 +52,10 @@ def nb_name(target: str, fp16: bool) -> str:
 
 
 def _check_targets(targets: list[str]) -> list[str]:
-    unknown = [t for t in targets if t not in LITE_TARGETS]
+    unknown = [t for t in targets if t not in TARGETS]
     if unknown or not targets:
         raise PicodetError(
-            f"bad Paddle-Lite target(s): {', '.join(unknown) or 'none given'}", f"one of: {', '.join(LITE_TARGETS)}"
+            f"bad Paddle-Lite target(s): {', '.join(unknown) or 'none given'}", f"one of: {', '.join(TARGETS)}"
         )
     return list(dict.fromkeys(targets))
 
@@ -69,8 +86,10 @@ def export_lite(
     targets: list[str],
     fp16: bool,
     postprocess: str = "none",
+    workdir: Path | None = None,
 ) -> list[Path]:
-    """Export a PicoDet state dict to Paddle-Lite `.nb` files (one per target); returns their paths."""
+    """Export a PicoDet state dict to Paddle-Lite `.nb` files (one per target); returns their paths. The legacy
+    program is kept in `out_dir/legacy`; temporary files go to `workdir` (default: inside `out_dir`)."""
     targets = _check_targets(targets)
     if postprocess not in POSTPROCESS_MODES:
         raise PicodetError(f"unknown postprocess '{postprocess}'", f"one of: {', '.join(POSTPROCESS_MODES)}")
@@ -78,7 +97,7 @@ def export_lite(
         raise PicodetError(f"state dict not found: {state_dict_path}")
     out_dir = Path(out_dir)
     legacy = out_dir / "legacy"
-    with work_dir(out_dir) as work:
+    with work_dir(workdir or out_dir) as work:
         job = {
             "action": "save",
             "state_dict": str(Path(state_dict_path).resolve()),

@@ -22,13 +22,26 @@ KEYS = (
 )  # fmt: skip
 
 
+def input_names(postprocess: str) -> list[str]:
+    """Graph input names for a postprocess mode."""
+    return ["image", "scale_factor"] if postprocess == "nms" else ["image"]
+
+
+def output_names(postprocess: str, levels: int) -> list[str]:
+    """Graph output names for a postprocess mode (per level scores then box logits for `none`)."""
+    if postprocess == "decode":
+        return ["boxes", "scores"]
+    if postprocess == "nms":
+        return ["bbox", "bbox_num"]
+    return [f"scores_{i}" for i in range(levels)] + [f"boxes_{i}" for i in range(levels)]
+
+
 def build_metadata(
     model: Any, model_name: str, class_names: Sequence[str], postprocess: str, fmt: str, fp16: bool
 ) -> dict[str, Any]:
     """Metadata for an artifact of the PicoDet layer `model` (input size is `model.input_size`, square)."""
     from .. import __version__
     from ..data.transforms import COLOR_ORDER, MEAN, STD
-    from .heads import input_names, output_names
 
     return {
         "model": model_name,

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from ..errors import PicodetError
 from ..runtimes.mnn import MnnRuntime
@@ -28,11 +29,17 @@ _tools.mnnconvert(sys.argv[1:])
 HALF_MAX = 65504.0
 
 
-def export_mnn(onnx_path: Path, out_path: Path, fp16: bool) -> Path:
-    """Convert `onnx_path` to `out_path` (weights stored as FP16 with `fp16`)."""
+def write(ctx: Any) -> list[Path]:
+    """The `mnn` format, from the ONNX file."""
+    with ctx.scratch() as work:
+        return [export_mnn(ctx.needed("onnx")[0], ctx.folder / "model.mnn", ctx.options.fp16, work)]
+
+
+def export_mnn(onnx_path: Path, out_path: Path, fp16: bool, workdir: Path | None = None) -> Path:
+    """Convert `onnx_path` to `out_path` (weights stored as FP16 with `fp16`; temp files inside `workdir`)."""
     MnnRuntime.require()
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="picodet-mnn-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="picodet-mnn-", dir=workdir) as tmp:
         source = round_weights_to_half(onnx_path, Path(tmp) / "model.onnx") if fp16 else onnx_path
         args = ["mnnconvert", "-f", "ONNX", "--modelFile", str(source), "--MNNModel", str(out_path)]
         args += ["--bizCode", "picodet", *(["--fp16"] if fp16 else [])]

@@ -6,16 +6,24 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from ..errors import PicodetError
 
 
-def export_ncnn(onnx_path: Path, out_dir: Path, input_size: int, fp16: bool) -> list[Path]:
-    """Write `model.ncnn.param` + `model.ncnn.bin` into `out_dir`; pnnx's side files stay in a temp folder."""
+def write(ctx: Any) -> list[Path]:
+    """The `ncnn` format, from the ONNX file (pnnx works in scratch space)."""
+    with ctx.scratch() as work:
+        return export_ncnn(ctx.needed("onnx")[0], ctx.folder, ctx.input_size, ctx.options.fp16, work)
+
+
+def export_ncnn(onnx_path: Path, out_dir: Path, input_size: int, fp16: bool, workdir: Path | None = None) -> list[Path]:
+    """Write `model.ncnn.param` + `model.ncnn.bin` into `out_dir`; pnnx's side files stay in a temp folder (inside
+    `workdir` when given)."""
     from ..toolchain.pnnx import pnnx_binary
 
     binary = pnnx_binary()
-    with tempfile.TemporaryDirectory(prefix="picodet-pnnx-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="picodet-pnnx-", dir=workdir) as tmp:
         work = Path(tmp) / "model.onnx"
         shutil.copyfile(onnx_path, work)
         shape = f"inputshape=[1,3,{input_size},{input_size}]"

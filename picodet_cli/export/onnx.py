@@ -1,4 +1,8 @@
-"""Paddle inference model -> ONNX (paddle2onnx in a subprocess) -> fixed, renamed, simplified ONNX with metadata."""
+"""Paddle inference model -> ONNX (paddle2onnx in a subprocess) -> fixed, renamed, simplified ONNX with metadata.
+
+The `onnx` writer traces its own variant of the network: channels padded to the SIMD width (export/layout.py;
+onnxruntime measured faster with it). ncnn / MNN / OpenVINO are converted from its file.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,20 @@ from typing import Any
 
 from ..errors import MissingDependency, PicodetError
 from .metadata import embed_onnx
+
+
+def write(ctx: Any) -> list[Path]:
+    """The `onnx` format, from a Paddle program of the padded variant written to scratch space."""
+    from .deploy_graph import build_export_layer
+    from .layout import pad_channels
+    from .paddle_inference import export_paddle
+
+    padded = pad_channels(ctx.model)
+    layer = ctx.layer if padded is ctx.model else build_export_layer(padded, ctx.options.postprocess)
+    with ctx.scratch() as src:
+        export_paddle(layer, src, ctx.input_size, ctx.options.postprocess)
+        return [export_onnx(src, ctx.folder / "model.onnx", ctx.options.opset, ctx.meta("onnx"))]
+
 
 P2O_SCRIPT = """
 import sys

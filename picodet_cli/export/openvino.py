@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from ..runtimes.openvino import OpenVinoRuntime
+
+
+def write(ctx: Any) -> list[Path]:
+    """The `openvino` format, from the ONNX file."""
+    return export_openvino(ctx.needed("onnx")[0], ctx.folder / "model.xml", ctx.options.fp16)
 
 
 def export_openvino(onnx_path: Path, out_path: Path, fp16: bool) -> list[Path]:

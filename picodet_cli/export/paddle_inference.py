@@ -1,10 +1,21 @@
-"""PicoDet (or an export wrapper) -> Paddle inference model (PIR model.json + model.pdiparams)."""
+"""PicoDet (or an export wrapper) -> Paddle inference model (PIR model.json + model.pdiparams); the `paddle` writer."""
 
 from __future__ import annotations
 
 import copy
 from pathlib import Path
 from typing import Any
+
+from .staging import check_written
+
+
+def write(ctx: Any) -> list[Path]:
+    """The `paddle` format: the oneDNN variant of the export layer (the plain one for nms, see `onednn_variant`)."""
+    from .deploy_graph import build_export_layer
+
+    postprocess = ctx.options.postprocess
+    layer = ctx.layer if postprocess == "nms" else build_export_layer(onednn_variant(ctx.model), postprocess)
+    return export_paddle(layer, ctx.folder, ctx.input_size, postprocess)
 
 
 def onednn_variant(model: Any) -> Any:
@@ -29,4 +40,6 @@ def export_paddle(layer: Any, out_dir: Path, input_size: int, postprocess: str) 
     out_dir.mkdir(parents=True, exist_ok=True)
     layer.eval()
     paddle.jit.save(layer, str(out_dir / "model"), input_spec=specs)
-    return [out_dir / "model.json", out_dir / "model.pdiparams"]
+    params = out_dir / "model.pdiparams"
+    check_written(params, sum(int(v.numel()) * v.element_size() for v in layer.state_dict().values()))
+    return [out_dir / "model.json", params]

@@ -54,6 +54,13 @@ class Runtime:
         """Run the loaded model on named float32 inputs; outputs in the artifact's output order."""
         raise NotImplementedError
 
+    def time_runs(
+        self, tensors: list[np.ndarray], warmup: int, runs: int
+    ) -> tuple[list[float], list[list[np.ndarray]]] | None:
+        """(seconds per timed run, outputs per tensor) timed by the runtime in one process of its own, for runtimes
+        whose `run` starts a process per call; None (the default): time `run` call by call."""
+        return None
+
 
 @contextlib.contextmanager
 def quiet_stdout() -> Iterator[None]:

@@ -37,3 +37,10 @@ class MnnRuntime(Runtime):
             tensors = [MNN.expr.const(np.ascontiguousarray(a), list(a.shape), MNN.expr.NCHW) for a in inputs.values()]
             outputs = self.session.onForward(tensors)
             return [np.array(MNN.expr.convert(o, MNN.expr.NCHW).read()) for o in outputs]
+
+
+def benchmark_out_arguments(
+    files: list[str], size: int, threads: int, warmup: int, runs: int, affinity: str
+) -> list[str]:
+    """MNN `benchmark.out` arguments (`bench --adb`): model folder, loops, warm-up, CPU, threads, high precision."""
+    return [".", str(runs), str(warmup), "0", str(threads), "1"]

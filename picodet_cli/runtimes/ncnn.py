@@ -35,3 +35,9 @@ class NcnnRuntime(Runtime):
         for name, array in zip(self.session.input_names(), inputs.values(), strict=True):
             extractor.input(name, ncnn.Mat(np.ascontiguousarray(array[0])))  # ncnn has no batch axis
         return [np.array(extractor.extract(name)[1])[None] for name in self.session.output_names()]
+
+
+def benchncnn_arguments(files: list[str], size: int, threads: int, warmup: int, runs: int, affinity: str) -> list[str]:
+    """ncnn `benchncnn` arguments (`bench --adb`): loops, threads, powersave, GPU off, cooling down off."""
+    powersave = {"all": 0, "little": 1, "big": 2}.get(affinity, 0)
+    return [str(runs), str(threads), str(powersave), "-1", "0", f"param={files[0]}", f"shape=[{size},{size},3]"]

@@ -22,6 +22,8 @@ class OnnxRuntime(Runtime):
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
+        # no busy-waiting worker threads between runs: they would steal the CPU from whatever runs next
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         return self.session
 

@@ -1,42 +1,41 @@
-"""Pick the runtime adapter for an exported artifact (a file, a format folder or a whole export folder)."""
+"""Pick the runtime adapter for an exported artifact (a file, a format folder or a whole export folder).
+
+Which files are artifacts and what runs them comes from the format table (`export/formats.py`); an export folder
+is searched in the table's `search_rank` order. Loading goes through `open_runtime`, which turns a broken or
+hostile file into one PicodetError line.
+"""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import PicodetError
+from ..export.formats import FORMATS, Format
 from .base import Runtime
 
-# (format, runtime, how to recognise its main file); an export folder is searched in this order
-ARTIFACTS: tuple[tuple[str, str, str], ...] = (
-    ("onnx", "onnxruntime", "*.onnx"),
-    ("openvino", "openvino", "*.xml"),
-    ("ncnn", "ncnn", "*.ncnn.param"),
-    ("mnn", "mnn", "*.mnn"),
-    ("paddle", "paddle", "model.json"),
-    ("paddle", "paddle", "model.pdmodel"),  # legacy programs, e.g. the INT8 model of `picodet quantize`
-    ("lite", "lite", "*x86*.nb"),
-    ("lite", "lite", "*.nb"),
-)
-HINT = "give an exported file or folder (.onnx, .xml, .ncnn.param, .mnn, model.json, model.pdmodel, .nb)"
+SIDE_FILES = (".pnnx.onnx", ".pnnxsim.onnx")  # pnnx's intermediates beside an ncnn model: not artifacts
+
+
+def _search_order() -> list[Format]:
+    return sorted(FORMATS, key=lambda f: f.search_rank)
+
+
+def hint() -> str:
+    """What an exported model looks like, for error hints."""
+    patterns = ", ".join(dict.fromkeys(p.replace("*x86*", "*") for f in _search_order() for p in f.artifacts))
+    return f"give an exported file or folder ({patterns})"
 
 
 def runtime_class(name: str) -> type[Runtime]:
-    """The adapter class for a runtime name."""
-    from .lite import LiteRuntime
-    from .mnn import MnnRuntime
-    from .ncnn import NcnnRuntime
-    from .onnxruntime import OnnxRuntime
-    from .openvino import OpenVinoRuntime
-    from .paddle import PaddleRuntime
-
-    classes = (OnnxRuntime, OpenVinoRuntime, NcnnRuntime, MnnRuntime, PaddleRuntime, LiteRuntime)
-    for cls in classes:
-        if cls.name == name:
-            return cls
-    raise PicodetError(f"unknown runtime '{name}'", f"runtimes: {', '.join(c.name for c in classes)}")
+    """The adapter class for a runtime name (as `Format.runtime_name`)."""
+    for fmt in FORMATS:
+        if fmt.runtime_name == name:
+            return fmt.adapter()
+    known = ", ".join(dict.fromkeys(f.runtime_name for f in FORMATS))
+    raise PicodetError(f"unknown runtime '{name}'", f"runtimes: {known}")
 
 
 @dataclass(frozen=True)
@@ -49,19 +48,21 @@ class Artifact:
 
 
 def _match(path: Path) -> Artifact | None:
-    """The artifact a file is, by name (pnnx's side files are not artifacts)."""
-    if path.name.endswith((".pnnx.onnx", ".pnnxsim.onnx")):
+    """The artifact a file is, by name."""
+    if path.name.endswith(SIDE_FILES):
         return None
-    return next((Artifact(fmt, rt, path) for fmt, rt, pattern in ARTIFACTS if path.match(pattern)), None)
+    fmt = next((f for f in _search_order() if f.is_artifact(path.name)), None)
+    return None if fmt is None else Artifact(fmt.name, fmt.runtime_name, path)
 
 
 def _search(folder: Path) -> Artifact | None:
-    """The first artifact in `folder`, in ARTIFACTS order (so an x86 .nb beats an arm one)."""
+    """The first artifact in `folder`, in search order and each format's pattern order (an x86 .nb first)."""
     files = sorted(p for p in folder.iterdir() if p.is_file() and _match(p) is not None)
-    for _, _, pattern in ARTIFACTS:
-        for path in files:
-            if path.match(pattern):
-                return _match(path)
+    for fmt in _search_order():
+        for pattern in fmt.artifacts:
+            for path in files:
+                if path.match(pattern):
+                    return _match(path)
     return None
 
 
@@ -74,14 +75,14 @@ def locate_artifact(path: str | Path) -> Artifact:
     elif path.is_dir():
         found = _search(path)
         subfolders = sorted(p for p in path.iterdir() if p.is_dir())
-        for fmt, _, _ in ARTIFACTS:
+        for fmt in _search_order():
             if found is not None:
                 break
-            found = next((_search(p) for p in subfolders if p.name in (fmt, f"{fmt}_int8")), None)
+            found = next((_search(p) for p in subfolders if p.name in (fmt.name, f"{fmt.name}_int8")), None)
     else:
-        raise PicodetError(f"{path}: no such file or folder", HINT)
+        raise PicodetError(f"{path}: no such file or folder", hint())
     if found is None:
-        raise PicodetError(f"{path} is not an exported model", HINT)
+        raise PicodetError(f"{path} is not an exported model", hint())
     return found
 
 
@@ -98,8 +99,28 @@ def looks_like_artifact(path: str | Path) -> bool:
 
 
 def open_runtime(artifact: Artifact, threads: int = 2, fp16: bool = False) -> Runtime:
-    """Load `artifact` in its runtime (MissingDependency with the pip command when it is not installed)."""
+    """Load `artifact` in its runtime: MissingDependency (with the pip command) when it is not installed, one
+    PicodetError line when the file is broken (truncated, garbage, hostile)."""
     runtime: Any = runtime_class(artifact.runtime)()
     runtime.require()
-    runtime.load(artifact.path, threads=threads, fp16=fp16)
+    try:
+        runtime.load(artifact.path, threads=threads, fp16=fp16)
+    except PicodetError:
+        raise
+    except Exception as error:
+        if os.environ.get("PICODET_DEBUG"):
+            raise
+        raise unreadable(artifact, error) from None
     return runtime
+
+
+def unreadable(artifact: Artifact, error: BaseException) -> PicodetError:
+    """One line for a file its runtime cannot read (the innermost cause's last line: OpenVINO stacks its call
+    sites first, MNN raises a SystemError whose cause holds the message)."""
+    cause = error.__cause__ or error.__context__ if isinstance(error, SystemError) else None
+    lines = [line.strip() for line in str(cause or error).splitlines() if line.strip()]
+    detail = lines[-1][:200] if lines else type(error).__name__
+    return PicodetError(
+        f"{artifact.path} is not a readable {artifact.format} model ({artifact.runtime}: {detail})",
+        "export the model again; the file may be truncated or corrupt",
+    )

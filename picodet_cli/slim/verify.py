@@ -1,11 +1,10 @@
-"""Run each INT8 artifact and compare it with the FP32 model it came from (same inputs as export verification).
+"""INT8 checks of a quantization run: each INT8 artifact through the one verifier (export/verify.py) at INT8 limits.
 
-INT8 cannot match FP32 to export tolerances, so the numbers are reported and only a clearly broken model fails:
-outputs of the wrong shape or not finite, sigmoid scores off by more than `SCORE_LIMIT`, or fewer than
-`AGREEMENT_LIMIT` of the top-100 boxes (scores on a 1e-3 grid, matched by IoU >= 0.9 and class) agreeing on
-the judged image: a calibration image when given (the data the model was quantized for), else the photo. An
-image unlike the calibration data (the photo, for a model trained on other images) saturates INT8 ranges, so
-its numbers are reported, not judged.
+INT8 cannot match FP32 to export tolerances, so the numbers are reported and only a clearly broken model fails
+(`formats.PRECISIONS["int8"]`): outputs of the wrong shape or not finite, sigmoid scores off by more than
+`SCORE_LIMIT`, or fewer than `AGREEMENT_LIMIT` of the top-100 boxes agreeing on the judged image: a calibration
+image when given (the data the model was quantized for), else the photo. An image unlike the calibration data
+(the photo, for a model trained on other images) saturates INT8 ranges, so its numbers are reported, not judged.
 """
 
 from __future__ import annotations
@@ -15,10 +14,12 @@ from typing import Any
 
 import numpy as np
 
+from ..export.formats import PRECISIONS
+
 CALIB_SAMPLE = "calib_sample.npy"  # the judged calibration image, kept in the quantize folder
-SCORE_LIMIT = 0.5
-AGREEMENT_LIMIT = 0.1
-# artifact key -> runtime that runs it (OpenVINO also runs the QDQ ONNX directly)
+SCORE_LIMIT = PRECISIONS["int8"].score_atol
+AGREEMENT_LIMIT = PRECISIONS["int8"].box_agreement
+# artifact key -> runtimes that run it (OpenVINO also runs the QDQ ONNX directly)
 RUNTIMES = {
     "paddle_int8": ("paddle",),
     "onnx_int8": ("onnxruntime", "openvino"),
@@ -42,11 +43,10 @@ def verify_int8(
 
     feeds = with_sample(verification_inputs(fp32_model.input_size, "none"), sample)
     reference = reference_outputs(fp32_model, feeds)
-    judged = judged_input(feeds)
     checks = {}
     for key, path in artifacts.items():
         for runtime in RUNTIMES.get(key, ()):
-            checks[f"{key}/{runtime}"] = check_artifact(path, runtime, meta, feeds, reference, threads, judged)
+            checks[f"{key}/{runtime}"] = check_artifact(path, runtime, meta, feeds, reference, threads)
     return checks
 
 
@@ -57,9 +57,9 @@ def with_sample(feeds: dict[str, dict[str, np.ndarray]], sample: np.ndarray | No
     return feeds | {"sample": {"image": np.ascontiguousarray(sample[:1], np.float32)}}
 
 
-def judged_input(feeds: dict[str, dict[str, np.ndarray]]) -> str:
-    """The input whose box agreement decides: the calibration sample when present, else the photo."""
-    return "sample" if "sample" in feeds else "image"
+def judged_inputs(feeds: dict[str, dict[str, np.ndarray]]) -> tuple[str, ...]:
+    """The inputs INT8 is judged on: the random tensor and the calibration sample when present, else the photo."""
+    return ("random", "sample" if "sample" in feeds else "image")
 
 
 def check_artifact(
@@ -69,38 +69,11 @@ def check_artifact(
     feeds: dict[str, dict[str, np.ndarray]],
     reference: dict[str, list[np.ndarray]],
     threads: int,
-    judged: str = "image",
 ) -> dict[str, Any]:
-    """Run `path` with `runtime_name` on every feed; see the module docstring for what fails."""
-    from ..export.verify import box_agreement, detections
-    from ..runtimes.registry import runtime_class
+    """Run `path` with `runtime_name` on every feed and judge it at INT8 limits (see the module docstring)."""
+    from ..export.verify import verify_artifact
+    from ..runtimes.registry import Artifact, locate_artifact
 
-    runtime = runtime_class(runtime_name)()
-    runtime.require()
-    runtime.load(path, threads=threads)
-    grid_meta = meta | {"fp16": True}  # INT8 scores are compared on the coarse grid
-    result: dict[str, Any] = {"path": str(path), "runtime": runtime_name, "inputs": {}, "failures": []}
-    for key, feed in feeds.items():
-        got, ref = [np.asarray(o, np.float32) for o in runtime.run(feed)], reference[key]
-        failures = result["failures"]
-        if len(got) != len(ref) or any(g.size != r.size for g, r in zip(got, ref, strict=False)):
-            failures.append(f"{key} input: outputs {[list(g.shape) for g in got]} do not match FP32's")
-            continue
-        got = [g.reshape(r.shape) for g, r in zip(got, ref, strict=True)]
-        if not all(np.isfinite(g).all() for g in got):
-            failures.append(f"{key} input: outputs are not finite")
-            continue
-        levels = len(ref) // 2
-        score_error = max(float(np.abs(g - r).max()) for g, r in zip(got[:levels], ref[:levels], strict=True))
-        scale = np.ones((1, 2), np.float32)
-        ref_rows, got_rows = detections(ref, grid_meta, scale), detections(got, grid_meta, scale)
-        agreement = box_agreement(ref_rows, got_rows)
-        result["inputs"][key] = {"max_score_error": score_error, "agreement": agreement, "boxes": len(ref_rows)}
-        if key not in ("random", judged):
-            continue  # reported only
-        if score_error > SCORE_LIMIT:
-            failures.append(f"{key} input: scores off by {score_error:.3f} > {SCORE_LIMIT}")
-        if key == judged and agreement < AGREEMENT_LIMIT:
-            failures.append(f"{key} input: only {agreement:.0%} of the boxes agree with FP32 (< {AGREEMENT_LIMIT:.0%})")
-    result["ok"] = not result["failures"]
-    return result
+    artifact = Artifact(locate_artifact(path).format, runtime_name, Path(path))
+    check = verify_artifact(artifact, meta, feeds, reference, "int8", threads=threads, judged=judged_inputs(feeds))
+    return check.to_dict() | {"path": str(path), "runtime": runtime_name}

@@ -7,7 +7,7 @@ with an `action`; the worker writes `{"ok": ...}` or `{"error": "one line", "hin
 Actions:
 - `save`: build PicoDet from `arch` with picodet's own model code, load `state_dict` (.pdparams, safe loader,
   strict), and write the legacy inference program `<out>/model.pdmodel` + `.pdiparams` of the export layer for
-  `postprocess` (`picodet_cli.export.heads`: `none` is the deploy forward, input `image` [1,3,S,S], outputs per
+  `postprocess` (`picodet_cli.export.deploy_graph`: `none` is the deploy forward, input `image` [1,3,S,S], outputs per
   level sigmoid scores [1,h*w,C] then box logits [1,h*w,4*(reg_max+1)]; `nms` adds input `scale_factor` [1,2]).
 - `opt`: run Paddle-Lite's optimizer (`lite.Opt`, what `paddle_lite_opt` wraps) on `model`/`params` once per
   entry of `outputs` ({"target": "arm"|"x86", "fp16": bool, "path": "<stem>"}); writes `<stem>.nb`.
@@ -58,7 +58,7 @@ def _input_spec(job: dict[str, Any]) -> list[Any]:
 def save(job: dict[str, Any]) -> dict[str, Any]:
     import paddle
 
-    from picodet_cli.export.heads import build_export_layer
+    from picodet_cli.export.deploy_graph import build_export_layer
     from picodet_cli.hub.safe_load import load_state_dict
     from picodet_cli.models.loading import load_weights
 

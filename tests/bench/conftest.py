@@ -51,9 +51,10 @@ def bench_formats() -> list[str]:
 def report(checkpoint: Path, dataset, bench_cache: Path):
     """The five CPU formats benchmarked with mAP on the shapes set (3 timed runs each)."""
     from picodet_cli.bench import bench
+    from picodet_cli.bench.request import BenchRequest
 
-    return bench(
+    return bench(BenchRequest(
         "picodet-s", weights=str(checkpoint), formats=FORMATS, threads=1, imgsz=160, warmup=1, runs=3,
         data=dataset.val_annotations, images=dataset.val_images, verify=False, cache_dir=bench_cache,
         command=["picodet", "bench", "test"],
-    )  # fmt: skip
+    ))  # fmt: skip

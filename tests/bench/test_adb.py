@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from picodet_cli.bench.adb import Adb, parse_runner_output, runner_problem
+from picodet_cli.bench.request import BenchRequest as Req
 from picodet_cli.errors import PicodetError
 
 OUTPUTS = {
@@ -104,8 +105,8 @@ def test_phone_rows_carry_the_parsed_timings(fake_adb, phone_export, runners):
     from picodet_cli.bench import bench
 
     lines: list[str] = []
-    result = bench(str(phone_export), formats="lite,ncnn,mnn,onnx", device="arm", adb="", runners=runners,
-                   threads=2, warmup=1, runs=3, log=lines.append)  # fmt: skip
+    result = bench(Req(str(phone_export), formats="lite,ncnn,mnn,onnx", device="arm", adb="", runners=runners,
+                       threads=2, warmup=1, runs=3), log=lines.append)  # fmt: skip
     rows = {r.format: r for r in result}
     for fmt, (mean, low) in EXPECTED.items():
         assert rows[fmt].status == "ok", rows[fmt].error
@@ -132,8 +133,8 @@ def test_phone_rows_carry_the_parsed_timings(fake_adb, phone_export, runners):
 def test_cpu_mask_runs_under_taskset(fake_adb, phone_export, runners):
     from picodet_cli.bench import bench
 
-    bench(str(phone_export), formats="mnn", device="arm", adb="R5CT", runners=runners, threads=4, runs=2,
-          affinity="0xF0")  # fmt: skip
+    bench(Req(str(phone_export), formats="mnn", device="arm", adb="R5CT", runners=runners, threads=4, runs=2,
+              affinity="0xF0"))  # fmt: skip
     run = next(c[3] for c in calls(fake_adb) if c[2:3] == ["shell"] and "benchmark.out" in c[3] and "chmod" not in c[3])
     assert "taskset F0 ./benchmark.out . 2 5 0 4 1" in run
 
@@ -154,14 +155,14 @@ def test_no_device_no_adb_and_unfit_runners_are_one_line_each(fake_adb, phone_ex
     script = tmp_path / "benchmark.out"
     script.write_text("#!/bin/sh\n")
     assert "not an arm64-v8a" in runner_problem(x86) and "no ELF header" in runner_problem(script)
-    result = bench(str(phone_export), formats="ncnn,mnn,lite", device="arm", adb="", runners=[x86, script], runs=1)
+    result = bench(Req(str(phone_export), formats="ncnn,mnn,lite", device="arm", adb="", runners=[x86, script], runs=1))
     errors = {r.format: r.error for r in result}
     assert "not an arm64-v8a" in errors["ncnn"] and "no ELF header" in errors["mnn"]
     assert "no benchmark_bin runner" in errors["lite"]
     with pytest.raises(PicodetError, match="unknown --affinity"):
-        bench(str(phone_export), formats="ncnn", device="arm", adb="", affinity="fast", runs=1)
+        bench(Req(str(phone_export), formats="ncnn", device="arm", adb="", affinity="fast", runs=1))
     with pytest.raises(PicodetError, match="fits no format"):
-        bench(str(phone_export), formats="ncnn", device="arm", adb="", runners=[tmp_path / "mybench"], runs=1)
+        bench(Req(str(phone_export), formats="ncnn", device="arm", adb="", runners=[tmp_path / "mybench"], runs=1))
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     with pytest.raises(PicodetError, match="adb not found on PATH"):
         Adb()

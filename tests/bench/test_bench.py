@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from picodet_cli.bench.peak import measure_peak_gflops
+from picodet_cli.bench.request import BenchRequest
 from picodet_cli.cli.main import app
 
 LATENCY_KEYS = ("mean", "p50", "p90", "min")
@@ -40,8 +41,8 @@ def test_report_is_json_with_model_and_host(report):
 def test_exports_are_reused_when_nothing_changed(report, checkpoint, bench_cache):
     from picodet_cli.bench import bench
 
-    again = bench("picodet-s", weights=str(checkpoint), formats="onnx,ncnn", threads=1, imgsz=160, warmup=0, runs=1,
-                  cache_dir=bench_cache)  # fmt: skip
+    again = bench(BenchRequest("picodet-s", weights=str(checkpoint), formats="onnx,ncnn", threads=1, imgsz=160,
+                               warmup=0, runs=1, cache_dir=bench_cache))  # fmt: skip
     assert [(r.format, r.status, r.reused) for r in again] == [("onnx", "ok", True), ("ncnn", "ok", True)]
     assert again.row("onnx").artifact == report.row("onnx").artifact
 
@@ -66,7 +67,7 @@ def test_export_folder_is_benchmarked_as_it_is(report, tmp_path):
     from picodet_cli.bench import bench
 
     folder = Path(report.row("onnx").artifact).parents[1]
-    result = bench(str(folder), formats="onnx,lite", threads=1, warmup=0, runs=1)
+    result = bench(BenchRequest(str(folder), formats="onnx,lite", threads=1, warmup=0, runs=1))
     assert result.row("onnx").status == "ok" and result.row("onnx").reused
     assert result.row("lite").status == "failed" and "no lite/" in result.row("lite").error
     assert result.header["gflops"] > 0

@@ -13,11 +13,14 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from picodet_cli.bench.emulate import EMULATED_FP16, Emulator, emulated_row, judge, reference, run_emulated
+from picodet_cli.bench.emulate import Emulator, emulated_row, reference, run_emulated
 from picodet_cli.bench.rows import BenchRow
 from picodet_cli.cli.main import app
 from picodet_cli.errors import PicodetError
-from picodet_cli.export.formats import get_format
+from picodet_cli.export.formats import PRECISIONS
+from picodet_cli.export.verify import judge
+
+EMULATED_FP16 = PRECISIONS["fp16-emulated"]
 
 SIZE = 64
 EMULATED = ("onnx", "ncnn", "mnn")
@@ -34,11 +37,12 @@ def golden(golden_dirs: list[Path]) -> Path:
 def fp32(arm_emulator_toolchain: Path, golden: Path, tmp_path_factory: pytest.TempPathFactory):
     """The bench API end to end (verify=False: checking the exports on the host is export verification's job)."""
     from picodet_cli.bench import bench
+    from picodet_cli.bench.request import BenchRequest
 
-    return bench(
+    return bench(BenchRequest(
         "picodet-s", weights=str(golden), imgsz=SIZE, formats="onnx,ncnn,mnn,openvino", device="arm", emulate=True,
         threads=1, warmup=0, runs=1, verify=False, cache_dir=tmp_path_factory.mktemp("emulate"),
-    )  # fmt: skip
+    ))  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +102,7 @@ def test_fp16_kernels_under_emulation_agree_statistically(fp16):
         assert row.status == "ok", (row.format, row.error)
         assert row.note.startswith("FP16 outputs verified") and "statistically" in row.verification["note"]
         for entry in row.verification["inputs"].values():
-            assert entry["iou"] == EMULATED_FP16["box_iou"] and entry["agreement"] >= EMULATED_FP16["box_agreement"]
+            assert entry["iou"] == EMULATED_FP16.match_iou and entry["agreement"] >= EMULATED_FP16.box_agreement
             assert all("mean_error" in out and "limit" not in out for out in entry["outputs"].values())
 
 
@@ -108,13 +112,12 @@ def test_judge_rejects_diverged_outputs(fp32, expected):
 
     feeds, paddle = expected
     meta = RuntimeModel(Path(fp32.row("mnn").artifact).parent, threads=1).meta
-    fmt = get_format("mnn")
-    assert judge(fmt, meta, feeds, paddle, paddle).ok
+    assert judge("fp32", meta, feeds, paddle, paddle).ok
     shifted = {k: [o + 0.01 for o in v] for k, v in paddle.items()}
-    failed = judge(fmt, meta, feeds, paddle, shifted)
+    failed = judge("fp32", meta, feeds, paddle, shifted)
     assert not failed.ok and any("scores_0 diverged" in f for f in failed.failures)
     zeros = {k: [np.zeros_like(o) for o in v] for k, v in paddle.items()}
-    assert not judge(fmt, {**meta, "fp16": True}, feeds, paddle, zeros).ok
+    assert not judge("fp16-emulated", {**meta, "fp16": True}, feeds, paddle, zeros).ok
 
 
 @pytest.mark.slow
@@ -144,11 +147,11 @@ def test_lite_row_only_checks_the_arm_nb(tmp_path: Path):
     emulator = Emulator(tmp_path, "neoverse-n1")
     (tmp_path / "model_x86.nb").write_bytes(b"x86")
     failed = emulated_row(BenchRow("lite"), tmp_path, emulator, {}, None, 1, 0, 1)
-    assert failed.status == "failed" and "no arm .nb" in failed.error
+    assert failed.status == "failed" and "no ARM lite file" in failed.error
     (tmp_path / "model_arm_fp16.nb").write_bytes(b"arm")
     row = emulated_row(BenchRow("lite"), tmp_path, emulator, {}, None, 1, 0, 1)
     assert row.status == "ok" and row.artifact.endswith("model_arm_fp16.nb") and row.latency is None
-    assert "no aarch64 Paddle-Lite runtime" in row.note
+    assert "no aarch64 lite runtime" in row.note
 
 
 @pytest.mark.parametrize(

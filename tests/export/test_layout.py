@@ -6,7 +6,7 @@ import numpy as np
 import paddle
 import pytest
 
-from picodet_cli.export.heads import build_export_layer
+from picodet_cli.export.deploy_graph import build_export_layer
 from picodet_cli.export.layout import Layout, pad_channels
 from picodet_cli.models.registry import build_model
 

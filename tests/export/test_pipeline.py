@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from picodet_cli.export.formats import FORMATS, get_format
+from picodet_cli.export.formats import FORMATS, PRECISIONS
 from picodet_cli.export.metadata import SIDECAR, read_onnx_metadata
 from picodet_cli.export.report import build_report, write_report
 
@@ -21,7 +21,7 @@ def test_every_format_passes_verification(s_export, name):
     feeds = result.verification["inputs"]
     assert set(feeds) == {"random", "image"}
     for feed in feeds.values():
-        assert feed["agreement"] >= get_format(name).box_agreement
+        assert feed["agreement"] >= PRECISIONS["fp32"].box_agreement
         for output in feed["outputs"].values():
             assert output["max_abs"] <= output["limit"]
 
@@ -83,9 +83,10 @@ def test_broken_artifact_fails_and_names_the_output(s_export, s_model, tmp_path)
     import onnx
     from onnx import numpy_helper
 
-    from picodet_cli.export.heads import build_export_layer
+    from picodet_cli.export.deploy_graph import build_export_layer
     from picodet_cli.export.metadata import read_onnx_metadata
     from picodet_cli.export.verify import reference_outputs, verification_inputs, verify_artifact
+    from picodet_cli.runtimes.registry import Artifact
 
     out, _ = s_export
     model = onnx.load(str(out / "onnx" / "model.onnx"))
@@ -101,10 +102,10 @@ def test_broken_artifact_fails_and_names_the_output(s_export, s_model, tmp_path)
     meta = read_onnx_metadata({p.key: p.value for p in model.metadata_props})
     feeds = verification_inputs(160, "none")
     reference = reference_outputs(build_export_layer(s_model, "none"), feeds)
-    check = verify_artifact(get_format("onnx"), broken, meta, feeds, reference)
+    check = verify_artifact(Artifact("onnx", "onnxruntime", broken), meta, feeds, reference, "fp32")
     assert not check.ok
     assert check.failures and all(f.startswith("output scores_") for f in check.failures), check.failures
-    assert "output scores_3 diverged: max abs error" in check.failures[3]
+    assert "output scores_3 diverged: scores off by" in check.failures[3]
 
 
 @pytest.mark.parametrize("arch", ["picodet-shufflenetv2-1x", "picodet-mobilenetv3-large-1x", "picodet-lcnet-1.5x"])

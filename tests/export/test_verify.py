@@ -74,17 +74,19 @@ def test_broken_fp16_artifact_fails_box_agreement(golden_fp16_export, golden_mod
     import onnx
     from onnx import numpy_helper
 
-    from picodet_cli.export.formats import get_format
-    from picodet_cli.export.heads import build_export_layer
+    from picodet_cli.export.deploy_graph import build_export_layer
     from picodet_cli.export.metadata import read_onnx_metadata
     from picodet_cli.export.verify import reference_outputs, verification_inputs, verify_artifact
+    from picodet_cli.runtimes.registry import Artifact
 
     out, _ = golden_fp16_export
     model = onnx.load(str(out / "onnx" / "model.onnx"))
     meta = read_onnx_metadata({p.key: p.value for p in model.metadata_props}) | {"fp16": True}
     feeds = verification_inputs(320, "none")
     reference = reference_outputs(build_export_layer(golden_model, "none"), feeds)
-    assert verify_artifact(get_format("onnx"), out / "onnx" / "model.onnx", meta, feeds, reference).ok
+    assert verify_artifact(
+        Artifact("onnx", "onnxruntime", out / "onnx" / "model.onnx"), meta, feeds, reference, "fp16"
+    ).ok
     for conv in [n for n in model.graph.node if n.op_type == "Conv"][-4:]:  # the last level's head convs
         init = next(i for i in model.graph.initializer if i.name == conv.input[2])
         bias = numpy_helper.to_array(init).copy()
@@ -93,7 +95,7 @@ def test_broken_fp16_artifact_fails_box_agreement(golden_fp16_export, golden_mod
             init.CopyFrom(numpy_helper.from_array(bias, init.name))
     broken = tmp_path / "broken.onnx"
     onnx.save(model, str(broken))
-    check = verify_artifact(get_format("onnx"), broken, meta, feeds, reference)
+    check = verify_artifact(Artifact("onnx", "onnxruntime", broken), meta, feeds, reference, "fp16")
     assert not check.ok and any(f.startswith("boxes diverged on the image input") for f in check.failures)
 
 

@@ -1,8 +1,12 @@
-"""The export wrappers as module-level Paddle layers, traceable by paddle 3.x (PIR) and by paddle 2.6 (legacy IR).
+"""The deploy graph of each postprocess mode: `none` (the detector's deploy layout), `decode`, `nms`.
 
-Imported lazily by `heads.build_export_layer` (this module imports paddle). paddle 2.6's dy2static converts
-only functions it can find at module level, and its legacy IR has no `_C_ops` in static mode, so NMS appends
-the `multiclass_nms3` op itself there.
+Generation-agnostic: the wrappers consume `model(image)` (per level sigmoid scores [1, A_l, C], then per level
+box logits [1, A_l, 4 * (reg_max + 1)]) and the model's `input_size`, `strides` and `reg_max`. The layers are
+module-level Paddle layers, traceable by paddle 3.x (PIR) and by paddle 2.6 (legacy IR): paddle 2.6's dy2static
+converts only functions it can find at module level, and its legacy IR has no `_C_ops` in static mode, so NMS
+appends the `multiclass_nms3` op itself there. Decoding is written with softmax + matmul (no ReduceSum: pnnx turns
+it into a no-op ncnn Reduction). This module imports paddle: import it inside functions. Graph input and output
+names are in metadata.py.
 """
 
 from __future__ import annotations
@@ -15,8 +19,17 @@ import paddle
 import paddle.nn.functional as F
 from paddle import nn
 
+from ..defaults import NMS_OPTIONS
 from ..models.postprocess import anchor_centers
-from .heads import NMS_OPTIONS
+
+
+def build_export_layer(model: Any, postprocess: str) -> Any:
+    """The layer to export for `postprocess` (the detector itself for `none`), in eval mode."""
+    layer = model
+    if postprocess != "none":
+        layer = (NmsHead if postprocess == "nms" else DecodeHead)(model)
+    layer.eval()
+    return layer
 
 
 class DecodeHead(nn.Layer):
