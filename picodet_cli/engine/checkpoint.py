@@ -11,6 +11,7 @@ A run folder holds:
 
 from __future__ import annotations
 
+import errno
 import json
 import pickle
 import random
@@ -44,8 +45,17 @@ class TrainState:
 
 
 def save_pickle_atomic(path: Path, obj: Any) -> None:
-    with atomic_write(path, "wb") as handle:
-        pickle.dump(obj, handle, protocol=4)
+    """Pickle `obj` to `path` by temp + rename; a full disk is one error line and leaves the previous file."""
+    try:
+        with atomic_write(path, "wb") as handle:
+            pickle.dump(obj, handle, protocol=4)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            raise
+        raise PicodetError(
+            f"no space left to write {path} ({exc.strerror}); the previous file is kept",
+            "free some disk space, then continue with --resume",
+        ) from None
 
 
 def save_checkpoint(

@@ -139,7 +139,12 @@ class Cache:
                 self.quarantine(self.manifest_path)
                 data = {"files": {}, "pins": {}}
             yield data
-            write_json_atomic(self.manifest_path, {"version": MANIFEST_VERSION, **data})
+            try:
+                write_json_atomic(self.manifest_path, {"version": MANIFEST_VERSION, **data})
+            except OSError as exc:
+                from .download import no_room_error
+
+                raise no_room_error(exc, self.manifest_path, "the manifest is unchanged") or exc from None
 
     def put_record(self, file_name: str, record: dict[str, Any]) -> None:
         with self._edit_manifest() as data:

@@ -106,18 +106,18 @@ def discard_part(part: Path) -> None:
     validator_path(part).unlink(missing_ok=True)
 
 
-def no_room_error(exc: OSError, path: Path) -> DownloadError | None:
+def no_room_error(exc: OSError, path: Path, outcome: str = "the partial download was removed") -> DownloadError | None:
     """The one-line error for a write that failed for lack of room (disk full, quota, file size limit), else None."""
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         folder = path.parent
         free = shutil.disk_usage(folder).free if folder.exists() else 0
         return DownloadError(
-            f"disk full while writing to {folder} ({free / 2**20:.1f} MB free); the partial download was removed",
+            f"disk full while writing to {folder} ({free / 2**20:.1f} MB free); {outcome}",
             "free some space, or point PICODET_HOME / --cache-dir at a bigger disk",
         )
     if exc.errno == errno.EFBIG:
         return DownloadError(
-            f"file size limit reached while writing {path}; the partial download was removed",
+            f"file size limit reached while writing {path}; {outcome}",
             "raise the limit (ulimit -f) or point PICODET_HOME / --cache-dir at another disk",
         )
     return None

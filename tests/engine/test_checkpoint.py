@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import pickle
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -141,3 +143,24 @@ def test_hostile_or_broken_checkpoints_are_one_line(tmp_path: Path, make, match:
     with pytest.raises(PicodetError, match=match) as info:
         load_checkpoint(make(tmp_path / "last.ckpt"))
     assert "\n" not in str(info.value)
+
+
+def test_checkpoint_write_past_the_file_size_limit_is_one_line_and_keeps_the_old_one(tmp_path: Path):
+    """RLIMIT_FSIZE makes the write fail with EFBIG (Python ignores SIGXFSZ), as a full disk would with ENOSPC."""
+    path = save(tmp_path / "last.ckpt")
+    before = path.read_bytes()
+    code = (
+        "import resource, sys, numpy as np\n"
+        "from pathlib import Path\n"
+        "from picodet_cli.engine.checkpoint import save_pickle_atomic\n"
+        "from picodet_cli.errors import PicodetError\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (50_000, 50_000))\n"
+        "try:\n"
+        "    save_pickle_atomic(Path(sys.argv[1]), {'w': np.zeros(100_000, np.float32)})\n"
+        "except PicodetError as error:\n"
+        "    print(error)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert done.stdout.startswith(f"no space left to write {path}") and "previous file is kept" in done.stdout
+    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["last.ckpt"]
