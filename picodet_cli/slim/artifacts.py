@@ -2,11 +2,11 @@
 
 Layout of `out_dir`:
   fp32/paddle/model.json       FP32 Paddle inference model (the latency baseline of Paddle Inference)
-  fp32/onnx/model.onnx         FP32 ONNX (what onnxruntime quantizes)
   fp32/legacy/model.pdmodel    FP32 legacy program (what paddle 2.6.2 quantizes for PTQ; legacy toolchain)
   paddle_int8/model.pdmodel    Paddle INT8 program (Paddle's fake-quant format; Paddle Inference), + picodet.json
-  onnx_int8/model.onnx         INT8 QDQ ONNX (onnxruntime, OpenVINO), metadata embedded
-  openvino_int8/model.xml      the same QDQ graph as OpenVINO IR, + picodet.json
+  fp32/onnx/model.onnx         FP32 ONNX, opset 14, channels padded (what both INT8 quantizers start from)
+  onnx_int8/model.onnx         INT8 QDQ ONNX in onnxruntime's fused form (onnx_int8.py), metadata embedded
+  openvino_int8/model.xml      OpenVINO INT8 IR by NNCF (nncf_int8.py), + picodet.json
   lite_int8/model_<target>.nb  Paddle-Lite INT8 (arm to deploy, x86 to verify here), + picodet.json
 Without the legacy toolchain (offline and not installed) only the FP32 Paddle/ONNX and the ONNX/OpenVINO INT8
 models are written.
@@ -26,6 +26,7 @@ import numpy as np
 from ..export.metadata import build_metadata, write_sidecar
 
 Progress = Callable[[str], None]
+FP32_OPSET = 14  # HardSwish is an ONNX op from opset 14
 
 
 def artifact_meta(model: Any, name: str, class_names: list[str], fmt: str) -> dict[str, Any]:
@@ -39,7 +40,12 @@ def model_job(model: Any) -> dict[str, Any]:
 
 
 def export_fp32(model: Any, name: str, class_names: list[str], out_dir: Path) -> dict[str, Path]:
-    """FP32 Paddle inference model and ONNX of `model` under `out_dir/fp32` (main environment only)."""
+    """FP32 Paddle inference model and ONNX of `model` under `out_dir/fp32` (main environment only).
+
+    The ONNX is the export pipeline's graph for the ONNX-based formats (channels padded to the SIMD width) at
+    opset `FP32_OPSET`, so hard-swish is one op for OpenVINO; it is what both INT8 quantizers start from.
+    """
+    from ..export.layout import pad_channels
     from ..export.onnx import export_onnx
     from ..export.paddle_inference import export_paddle
 
@@ -49,7 +55,9 @@ def export_fp32(model: Any, name: str, class_names: list[str], out_dir: Path) ->
     write_sidecar(fp32 / "paddle", artifact_meta(model, name, class_names, "paddle"))
     onnx_path = fp32 / "onnx" / "model.onnx"
     onnx_path.parent.mkdir(parents=True, exist_ok=True)
-    export_onnx(fp32 / "paddle", onnx_path, 13, artifact_meta(model, name, class_names, "onnx"))
+    with tempfile.TemporaryDirectory(prefix="picodet-onnx-src-") as tmp:
+        export_paddle(pad_channels(model), Path(tmp), model.input_size, "none")
+        export_onnx(Path(tmp), onnx_path, FP32_OPSET, artifact_meta(model, name, class_names, "onnx"))
     return {"paddle": paddle_files[0], "onnx": onnx_path}
 
 
@@ -117,27 +125,39 @@ def int8_artifacts(
     onnx_method: tuple[str, float],
     lite_targets: list[str],
     progress: Progress,
-) -> tuple[dict[str, Path], str]:
+    metric: Any = None,
+    val_size: int = 0,
+    max_drop: float = 0.01,
+) -> tuple[dict[str, Path], dict[str, Any]]:
     """From the Paddle INT8 program (None: not made, so no Lite model either) and the FP32 ONNX: the INT8 artifact
-    of every format (main file by key), and the onnxruntime calibration method actually used."""
+    of every format (main file by key), and per format what was quantized (see `layers` in the report).
+
+    OpenVINO goes first: its accuracy control (with `metric` on `val_size` validation images) measures which
+    layers to keep FP32, and the onnxruntime model keeps the same convs FP32.
+    """
     from ..export.lite import optimize_program
-    from ..export.openvino import export_openvino
-    from .onnx_int8 import quantize_onnx
+    from .nncf_int8 import quantize_openvino_int8
+    from .onnx_int8 import quantize_onnx_int8
 
     def meta(fmt: str) -> dict[str, Any]:
         return artifact_meta(model, name, class_names, fmt)
 
-    files = {}
+    files: dict[str, Path] = {}
+    layers: dict[str, Any] = {}
     if paddle_int8 is not None:
         write_sidecar(paddle_int8.parent, meta("paddle"))
         files["paddle_int8"] = paddle_int8
-    progress("ONNX INT8 (onnxruntime quantize_static)")
-    onnx_int8 = out_dir / "onnx_int8" / "model.onnx"
-    files["onnx_int8"] = onnx_int8
-    ort_used = quantize_onnx(fp32["onnx"], onnx_int8, calib, meta("onnx"), *onnx_method)
-    progress("OpenVINO IR of the INT8 ONNX")
-    files["openvino_int8"] = export_openvino(files["onnx_int8"], out_dir / "openvino_int8" / "model.xml", False)[0]
+    control = f", accuracy control on {val_size} images" if metric is not None and val_size else ""
+    progress(f"OpenVINO INT8 (NNCF{control})")
+    files["openvino_int8"] = out_dir / "openvino_int8" / "model.xml"
+    layers["openvino"] = quantize_openvino_int8(fp32["onnx"], calib, files["openvino_int8"], metric, val_size, max_drop)
     write_sidecar(files["openvino_int8"].parent, meta("openvino"))
+    progress("ONNX INT8 (onnxruntime quantize_static, fused QDQ)")
+    files["onnx_int8"] = out_dir / "onnx_int8" / "model.onnx"
+    kept = tuple(layers["openvino"]["reverted"])
+    layers["onnxruntime"] = quantize_onnx_int8(
+        fp32["onnx"], calib, files["onnx_int8"], meta("onnx"), *onnx_method, kept
+    )
     if lite_targets and paddle_int8 is not None:
         progress("Paddle-Lite INT8 (paddle_lite_opt)")
         lite_dir = out_dir / "lite_int8"
@@ -148,4 +168,4 @@ def int8_artifacts(
             )
         write_sidecar(lite_dir, meta("lite"))
         files |= {f"lite_int8_{nb.stem.removeprefix('model_')}": nb for nb in nbs}
-    return files, ort_used
+    return files, layers

@@ -27,6 +27,7 @@ class QuantSettings:
     lite_targets: tuple[str, ...] = ("arm", "x86")
     threads: int = 2
     latency_runs: int = 20
+    max_drop: float = 0.01  # mAP drop NNCF's accuracy control allows (absolute, 0.01 = 1 point)
 
 
 def calibration_images(index: Any, input_size: int, count: int, batch_size: int = 8) -> np.ndarray:
@@ -63,8 +64,8 @@ def quantize(
     """
     from ..io import atomic_write, write_json_atomic
     from .artifacts import artifact_meta, export_fp32, int8_artifacts
-    from .onnx_int8 import layer_count, ort_method, quantized_nodes
-    from .report import REPORT, measure
+    from .onnx_int8 import conv_names, ort_method
+    from .report import REPORT, measure, validation_metric
     from .verify import CALIB_SAMPLE, verify_int8
 
     start = time.perf_counter()
@@ -79,9 +80,11 @@ def quantize(
         paddle_int8 = None
         failed = {key: f"{exc.message}; {exc.hint}" for key in ("paddle_int8", "lite_int8")}
     onnx_method = (ort_method(settings.algo), settings.hist_percent * 100)
-    files, ort_used = int8_artifacts(
+    metric = validation_metric(fp32["onnx"], val_index, settings.threads) if val_index is not None else None
+    files, layers = int8_artifacts(
         model, name, class_names, fp32, paddle_int8 and paddle_int8["model"], calib, out_dir, onnx_method,
-        list(settings.lite_targets), progress,
+        list(settings.lite_targets), progress, metric, len(val_index) if val_index is not None else 0,
+        settings.max_drop,
     )  # fmt: skip
     progress("checking every INT8 artifact against the FP32 model")
     sample = calib[:1] if calib is not None and len(calib) else None
@@ -94,7 +97,10 @@ def quantize(
         baseline or model, {"fp32_paddle": fp32["paddle"], "fp32_onnx": fp32["onnx"], **files}, val_index,
         settings.threads, settings.latency_runs, progress,
     )  # fmt: skip
-    layers = {"onnx": quantized_nodes(files["onnx_int8"]), "total": layer_count(fp32["onnx"])}
+    total = len(conv_names(fp32["onnx"]))
+    counts = {"onnx": layers["onnxruntime"]["integer_convs"], "openvino": layers["openvino"]["integer_convs"]}
+    if paddle_int8:
+        counts["paddle"] = paddle_int8["quantized_layers"]
     report = {
         "method": settings.method,
         "model": name,
@@ -104,11 +110,12 @@ def quantize(
         "calibration": {
             "images": len(calib),
             "paddle_algo": settings.algo if qat_state is None else "qat scales",
-            "onnxruntime_method": ort_used,
+            "onnxruntime_method": layers["onnxruntime"]["method"],
         },
         "artifacts": {k: str(v) for k, v in files.items()},
         "fp32_artifacts": {k: str(v) for k, v in fp32.items()},
-        "quantized_layers": {"paddle": paddle_int8["quantized_layers"], **layers} if paddle_int8 else layers,
+        "quantized_layers": {**counts, "total": total},
+        "layers": layer_notes(layers, total),
         "failed": failed,
         "verification": checks,
         **measured,
@@ -142,6 +149,27 @@ def paddle_int8_program(
     fp32["legacy"] = export_legacy(model, out_dir)
     progress(f"post-training quantization on {len(calib)} images ({settings.algo}, paddle 2.6.2)")
     return paddle_int8_ptq(fp32["legacy"], calib, out_dir, settings.algo, settings.hist_percent, settings.batch_size)
+
+
+def layer_notes(layers: dict[str, Any], total: int) -> dict[str, Any]:
+    """Per format: convs run as integer kernels (counted in the runtime's graph), convs kept FP32 by name, and why."""
+    control = layers["openvino"]["accuracy_control"]
+    measured = (
+        f"{len(layers['openvino']['reverted'])} reverted by NNCF's accuracy control (measured: the layers whose INT8 "
+        f"cost the most mAP, until the drop is <= {control['max_drop'] * 100:.1f} points on {control['val_images']} "
+        "validation images)"
+        if control
+        else "no validation data, so no accuracy control"
+    )
+    why = {
+        "openvino": f"{measured}; the others by NNCF's rules (convs whose input it does not quantize)",
+        "onnxruntime": f"the convs OpenVINO's accuracy control reverted ({measured})",
+    }
+    return {
+        fmt: {key: info[key] for key in ("integer_convs", "float_convs", "kept_float")}
+        | {"total_convs": total, "why": why[fmt]}
+        for fmt, info in layers.items()
+    }
 
 
 LITE_X86 = "lite_int8_x86"

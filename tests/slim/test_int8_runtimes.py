@@ -1,0 +1,88 @@
+"""INT8 models that run as integer kernels: onnxruntime's fused QDQ form and OpenVINO via NNCF, counted in each
+runtime's own optimized graph on a tiny random-init PicoDet-S (64 px)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SIZE = 64
+
+
+@pytest.fixture(scope="module")
+def fp32(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray, dict]:
+    """The quantize run's FP32 ONNX (padded, opset 14) of a random PicoDet-S and 4 calibration inputs."""
+    import paddle
+
+    from picodet_cli.models.registry import build_model
+    from picodet_cli.slim.artifacts import artifact_meta, export_fp32
+
+    paddle.seed(0)
+    model = build_model("picodet-s", num_classes=3, input_size=SIZE)
+    names = ["a", "b", "c"]
+    files = export_fp32(model, "s", names, tmp_path_factory.mktemp("int8"))
+    calib = np.random.default_rng(0).uniform(-2, 2, (4, 3, SIZE, SIZE)).astype(np.float32)
+    return files["onnx"], calib, artifact_meta(model, "s", names, "onnx")
+
+
+def test_fp32_onnx_has_hard_swish_as_one_op(fp32):
+    import onnx
+
+    ops = {n.op_type for n in onnx.load(str(fp32[0])).graph.node}
+    assert "HardSwish" in ops
+
+
+def test_onnxruntime_runs_every_conv_as_an_integer_conv(fp32, tmp_path: Path):
+    from picodet_cli.slim.onnx_int8 import conv_names, integer_convs, quantize_onnx_int8
+
+    onnx_path, calib, meta = fp32
+    total = len(conv_names(onnx_path))
+    assert integer_convs(onnx_path) == {"integer_convs": 0, "float_convs": total}  # the count sees FP32 convs
+    info = quantize_onnx_int8(onnx_path, calib, tmp_path / "int8.onnx", meta)
+    assert total > 100
+    assert info["integer_convs"] == total and info["float_convs"] == 0, info
+
+
+def test_onnxruntime_keeps_excluded_convs_float(fp32, tmp_path: Path):
+    from picodet_cli.slim.onnx_int8 import conv_names, quantize_onnx_int8
+
+    onnx_path, calib, meta = fp32
+    names = conv_names(onnx_path)
+    info = quantize_onnx_int8(onnx_path, calib, tmp_path / "int8.onnx", meta, exclude=tuple(names[:2]))
+    assert info["integer_convs"] == len(names) - 2 and info["float_convs"] == 2, info
+    assert info["kept_float"] == sorted(names[:2])
+
+
+def test_openvino_int8_by_nncf_runs_integer_convs(fp32, tmp_path: Path):
+    from picodet_cli.slim.nncf_int8 import integer_convs, quantize_openvino_int8
+
+    onnx_path, calib, _ = fp32
+    xml = tmp_path / "model.xml"
+    info = quantize_openvino_int8(onnx_path, calib, xml)
+    assert xml.is_file() and xml.with_suffix(".bin").is_file()
+    assert info["integer_convs"] > 50 and info["reverted"] == [] and info["accuracy_control"] is None
+    assert integer_convs(xml) == {k: info[k] for k in ("integer_convs", "float_convs")}
+
+
+def test_accuracy_control_keeps_the_measured_worst_layers_float(fp32, tmp_path: Path):
+    """A metric that rewards agreement with FP32 and a zero drop allowance: NNCF must revert layers to FP32."""
+    import onnxruntime as ort
+
+    from picodet_cli.slim.nncf_int8 import quantize_openvino_int8
+
+    onnx_path, calib, _ = fp32
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    reference = [session.run(None, {"image": calib[i : i + 1]}) for i in range(len(calib))]
+
+    def metric(run, positions):
+        errors = []
+        for i in positions:
+            got = run({"image": calib[i : i + 1]})
+            errors.append(max(float(np.abs(np.asarray(g) - r).max()) for g, r in zip(got, reference[i], strict=True)))
+        return -float(np.mean(errors))
+
+    info = quantize_openvino_int8(onnx_path, calib, tmp_path / "model.xml", metric, len(calib), max_drop=1e-4)
+    assert info["accuracy_control"] == {"max_drop": 1e-4, "val_images": 4}
+    assert info["reverted"] and set(info["reverted"]) <= set(info["kept_float"]), info
