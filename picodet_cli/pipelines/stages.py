@@ -160,12 +160,18 @@ def run_recipe(
     force: bool = False,
     reporter: Any = None,
     say: Callable[[str], None] = print,
+    exist_ok: bool = False,
 ) -> list[StageOutcome]:
-    """Run the recipe's stages in order; one failing stage after training does not stop the others."""
+    """Run the recipe's stages in order; one failing stage after training does not stop the others.
+
+    The output folder must be new, empty or a run of this recipe, unless `exist_ok`."""
+    from ..engine.checkpoint import claim_run_dir
+
     stages = select_stages(recipe.stages, only)
     if not stages:
         raise PicodetError(f"{recipe.path} declares no stage", f"add one of the sections [{'], ['.join(STAGES)}]")
     out = Path(recipe.output.dir)
+    claim_run_dir(out, recipe.path, exist_ok=exist_ok)
     state_path = out / "run_state.json"
     state = json.loads(state_path.read_text()) if state_path.is_file() and not force else {}
     ctx = RunContext(recipe, overrides, initial_weights(recipe), reporter, say)
