@@ -55,10 +55,17 @@ def build_report(
 
 
 def write_report(report: dict[str, Any], out_dir: Path) -> Path:
+    """`export_report.json` (temp + rename; a full disk is one line and leaves the old report)."""
     from ..io import write_json_atomic
+    from .staging import DiskFull, is_disk_full
 
     path = out_dir / "export_report.json"
-    write_json_atomic(path, report)
+    try:
+        write_json_atomic(path, report)
+    except OSError as error:
+        if is_disk_full(error):
+            raise DiskFull(path) from None
+        raise
     return path
 
 

@@ -9,6 +9,8 @@ import numpy as np
 
 from .base import Runtime
 
+NB_META_VERSION = b"\x02\x00"  # a .nb file starts with this uint16, then the Paddle-Lite version ("v2.13-rc")
+
 
 class LiteRuntime(Runtime):
     name = "lite"
@@ -27,6 +29,11 @@ class LiteRuntime(Runtime):
         return getattr(self, "measured_version", "2.13rc0")
 
     def load(self, path: Path, threads: int = 2, fp16: bool = False) -> Any:
+        """Check the naive-buffer header (each run is a toolchain process: a broken file fails there, later)."""
+        with open(path, "rb") as handle:
+            head = handle.read(4)
+        if head[:2] != NB_META_VERSION or head[2:4] != b"v2":
+            raise ValueError(f"not a Paddle-Lite naive-buffer model (header {head.hex() or 'empty'})")
         self.session = path
         return path
 
