@@ -9,6 +9,7 @@ DEFAULT_NUM_CLASSES = 80  # COCO
 NMS_OPTIONS = {"score_threshold": 0.025, "nms_threshold": 0.6, "nms_top_k": 1000, "keep_top_k": 100}
 PREDICT_SCORE_THRESHOLD = 0.5  # what `predict` draws and writes by default
 VALIDATION_SPLIT = "val"  # the recipe's data split that eval, quantize and bench score on
+BENCH_DEVICES = ("cpu", "arm")  # where `picodet bench` runs (an aarch64 host, a phone over adb, or qemu)
 
 
 def check_input_size(size: int) -> str | None:

@@ -75,7 +75,9 @@ def bench_command(
     affinity: Annotated[str, typer.Option(help="Phone CPU cores: big | little | all | hex mask (taskset).")] = "big",
     verify: Annotated[bool, typer.Option(help="Verify fresh exports against the Paddle model.")] = True,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show the adb command lines.")] = False,
-    save: Annotated[Path | None, typer.Option(help="Also write the JSON report to this file.")] = None,
+    save: Annotated[
+        Path | None, typer.Option(help="Also write the JSON report to this file (and its chart beside it, .png).")
+    ] = None,
     as_json: JsonOpt = False,
     cache_dir: CacheDirOpt = None,
 ) -> None:
@@ -101,16 +103,19 @@ def bench_command(
     )  # fmt: skip
     report = bench(request, progress=lambda m: err_console.print(f"{m} ..."), log=log)
     result = report.to_dict()
+    chart = None
     if save is not None:
         from ..io import write_json_atomic
+        from ..plots import bench_chart
 
         write_json_atomic(save, result)
+        chart = bench_chart(result["rows"], save.with_suffix(".png"))  # latency and mAP50 per format
     if as_json:
         print_json(result)
     else:
         console.print(bench_table(result))
         if save is not None:
-            console.print(f"report written to {save}", markup=False)
+            console.print(f"report written to {save}" + (f", chart {chart}" if chart else ""), markup=False)
     if not any(r.status == "ok" for r in report.rows):
         raise PicodetError("no format could be benchmarked", "see the details column")
 

@@ -3,15 +3,37 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
 from ..errors import PicodetError
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+FILE_WIDTH = 200  # a file or CI log has no width: tables and lines are not wrapped at 80 columns there
+
+
+def _console(stream: Any, **kwargs: Any) -> Console:
+    """A console as wide as the terminal, or FILE_WIDTH columns when `stream` is a file or a pipe."""
+    return Console(highlight=False, width=None if stream.isatty() else FILE_WIDTH, **kwargs)
+
+
+console = _console(sys.stdout)
+err_console = _console(sys.stderr, stderr=True)
+
+
+def show_path(path: str | os.PathLike[str] | None) -> str:
+    """`path` relative to the working folder when that is shorter (`runs/demo/...`), else as given."""
+    if path is None:
+        return "-"
+    text = str(path)
+    try:
+        relative = os.path.relpath(Path(text).resolve())
+    except ValueError:
+        return text
+    return relative if len(relative) < len(text) else text
 
 
 def print_json(obj: Any) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from .console import console, human_size, print_json
+from .console import console, human_size, print_json, show_path
 from .options import CacheDirOpt, JsonOpt
 
 
@@ -24,6 +24,8 @@ def doctor_command(as_json: JsonOpt = False, cache_dir: CacheDirOpt = None) -> N
         table.add_column(column)
     for comp in info["components"]:
         version = f"[green]{comp['version']}[/]" if comp["ok"] else "[red]missing[/]"
+        if comp["ok"] and comp["where"] != "environment":
+            version += f" ({show_path(comp['where'])})"
         table.add_row(comp["name"], version, comp["purpose"], "" if comp["ok"] else comp["install"])
     console.print(table)
     cache = info["cache"]
@@ -36,6 +38,8 @@ def doctor_command(as_json: JsonOpt = False, cache_dir: CacheDirOpt = None) -> N
     console.print(f"cpu: {cpu['model']} ({cpu['arch']}, {cpu['cores']} cores): {features}")
     tools = " ".join(f"{name}={'yes' if path else 'no'}" for name, path in info["tools"].items())
     console.print(f"tools: {tools}")
+    missing = [comp["name"] for comp in info["components"] if not comp["ok"]]
+    console.print("ok: every component is installed" if not missing else f"missing: {', '.join(missing)}")
 
 
 def register(app: typer.Typer) -> None:

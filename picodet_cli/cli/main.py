@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import os
 import sys
-import warnings
 
 import typer
 from typer.core import TyperGroup
 
-from .. import QUIET_WARNINGS
+from .. import QUIET_WARNINGS, __version__
 from ..errors import PicodetError
 from ..settings import use_mkl_avx2_on_amd
 from . import bench, data, demo, doctor, export, hub, predict, quantize, recipe, run, toolchain, train, zoo
@@ -18,6 +17,10 @@ from .console import print_error
 
 class PicodetGroup(TyperGroup):
     """Turns `PicodetError` into `error:` / `hint:` lines and exit code 1 (traceback with PICODET_DEBUG=1)."""
+
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        _hide_flag_types(self)
 
     def invoke(self, ctx: typer.Context):  # type: ignore[override]
         try:
@@ -32,10 +35,7 @@ class PicodetGroup(TyperGroup):
             raise typer.Exit(130) from None
 
 
-# Paddle warns at import about a missing C++ compiler cache and about BN statistics in train mode: noise for users.
-warnings.filterwarnings("ignore", message="No ccache found")
-warnings.filterwarnings("ignore", message="When training, we now always track global mean")
-
+HELP_OPTIONS = ["-h", "--help"]
 app = typer.Typer(
     name="picodet",
     cls=PicodetGroup,
@@ -43,8 +43,34 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    context_settings={"help_option_names": HELP_OPTIONS},
 )
+
+
+def _hide_flag_types(command: typer.core.TyperCommand | TyperGroup) -> None:
+    """No `<bool>` type beside flags (`--json`, `--help`) in the help of every command: a flag takes no value."""
+    ctx = typer.Context(command, help_option_names=HELP_OPTIONS)
+    for param in [*command.params, command.get_help_option(ctx)]:
+        if param is not None and getattr(param, "is_flag", False):
+            param.metavar = ""
+    for sub in getattr(command, "commands", {}).values():
+        _hide_flag_types(sub)
+
+
+def show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"picodet {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(
+        False, "--version", "-V", callback=show_version, is_eager=True, help="Show the version and exit."
+    ),
+) -> None:
+    """PP-PicoDet model zoo manager: pull, predict, train, eval, quantize, export and bench tiny detectors."""
+
 
 for module in (zoo, hub, predict, train, quantize, recipe, data, export, bench, run, toolchain, demo, doctor):
     module.register(app)
@@ -60,11 +86,17 @@ def command_line(args: list[str]) -> list[str]:
     return args[:at] + bench.expand_adb_serial(args[at:], takes_value)
 
 
+def child_warning_filters(existing: str | None) -> str:
+    """PYTHONWARNINGS with QUIET_WARNINGS added: commas separate its filters, so each message is cut at its first
+    comma (the message field is a literal prefix of the warning's text, so the prefix still matches)."""
+    quiet = [f"ignore:{message.split(',')[0]}:UserWarning" for message in QUIET_WARNINGS]
+    return ",".join(w for w in (existing, *quiet) if w)
+
+
 def run() -> None:
     """Console-script entry point."""
     use_mkl_avx2_on_amd()
     os.environ.setdefault("GLOG_minloglevel", "2")  # Paddle's C++ info and warning lines: errors still show
     # child processes (data-loading workers, converters) import paddle before picodet's warning filters
-    quiet = [f"ignore:{message}:UserWarning" for message in QUIET_WARNINGS]
-    os.environ["PYTHONWARNINGS"] = ",".join(w for w in (os.environ.get("PYTHONWARNINGS"), *quiet) if w)
+    os.environ["PYTHONWARNINGS"] = child_warning_filters(os.environ.get("PYTHONWARNINGS"))
     sys.exit(app(args=command_line(sys.argv[1:])))

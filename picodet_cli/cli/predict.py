@@ -7,10 +7,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
+from ..defaults import PREDICT_SCORE_THRESHOLD
 from ..errors import PicodetError
-from .console import console, err_console, print_json
+from .console import console, err_console, print_json, show_path
 from .options import CacheDirOpt, JsonOpt
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
@@ -43,7 +45,9 @@ def predict_command(
     ],
     sources: Annotated[list[Path], typer.Argument(help="Image files or folders.")],
     weights: Annotated[str | None, typer.Option(help="Checkpoint (.pdparams) to load instead of the zoo's.")] = None,
-    score_threshold: Annotated[float, typer.Option(min=0.0, max=1.0, help="Keep detections at least this sure.")] = 0.5,
+    score_threshold: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Keep detections at least this sure.")
+    ] = PREDICT_SCORE_THRESHOLD,
     imgsz: Annotated[int | None, typer.Option(min=32, help="Network input size (default: the model's).")] = None,
     out: Annotated[Path, typer.Option(help="Folder for annotated images and predictions.json.")] = Path("runs/predict"),
     classes: Annotated[str | None, typer.Option(help="Comma-separated class names (default: COCO).")] = None,
@@ -52,11 +56,7 @@ def predict_command(
     cache_dir: CacheDirOpt = None,
 ) -> None:
     """Detect objects: saves each image with boxes drawn and prints a summary (or JSON)."""
-    import cv2
-
-    from ..data.transforms import read_image
-    from ..io import write_bytes_atomic, write_json_atomic
-    from ..predict.draw import draw_detections
+    from ..predict.batch import predict_images
     from ..predict.predictor import Detector
 
     images = collect_images(sources)
@@ -71,42 +71,26 @@ def predict_command(
             "give one name per class, in order",
         )
     if detector.load_report is not None and getattr(detector.load_report, "reinitialized", None):
-        err_console.print(f"[yellow]warning:[/] {detector.load_report.summary()}")
-    results, skipped = [], []
-    for path in images:
-        try:
-            bgr = read_image(path)
-        except PicodetError as error:
-            skipped.append({"image": str(path), "error": error.message})
-            err_console.print(f"[yellow]skipped[/] {path}: {error.message}")
-            continue
-        prediction = detector.predict(bgr)
-        prediction.source = str(path)
-        record = prediction.to_dict()
-        drawn = draw_detections(bgr, record["detections"])
-        suffix = path.suffix.lower() if path.suffix.lower() in {".jpg", ".jpeg", ".png"} else ".jpg"
-        ok, encoded = cv2.imencode(suffix, drawn)
-        if not ok:
-            raise PicodetError(f"could not encode the annotated image for {path}")
-        target = out / f"{path.stem}{suffix}"
-        write_bytes_atomic(target, encoded.tobytes())
-        record["output"] = str(target)
-        results.append(record)
-    write_json_atomic(out / "predictions.json", {"model": model, "predictions": results, "skipped": skipped})
+        err_console.print(f"[yellow]warning:[/] {escape(detector.load_report.summary())}", soft_wrap=True)
+
+    def skipped(path: Path, message: str) -> None:
+        err_console.print(f"[yellow]skipped[/] {escape(show_path(path))}: {escape(message)}", soft_wrap=True)
+
+    run = predict_images(detector, images, out, model, on_skip=skipped)
     if as_json:
-        print_json({"predictions": results, "skipped": skipped})
-    else:
-        table = Table(title=f"{model}: {len(results)} image(s), score >= {score_threshold}", title_justify="left")
-        for column in ("image", "detections", "classes", "output"):
-            table.add_column(column)
-        for record in results:
-            counts = Counter(d["name"] for d in record["detections"])
-            summary = ", ".join(f"{n} x{c}" for n, c in counts.most_common(5)) or "-"
-            table.add_row(Path(record["image"]).name, str(len(record["detections"])), summary, record["output"])
-        console.print(table)
-        console.print(f"predictions written to {out / 'predictions.json'}")
-    if not results:
-        raise typer.Exit(1)
+        print_json({"predictions": run.predictions, "skipped": run.skipped})
+        return
+    table = Table(title=f"{model}: {len(run.predictions)} image(s), score >= {score_threshold}", title_justify="left")
+    table.add_column("image", no_wrap=True)
+    table.add_column("detections", justify="right")
+    table.add_column("classes")
+    table.add_column("output", no_wrap=True)
+    for record in run.predictions:
+        counts = Counter(d["name"] for d in record["detections"])
+        summary = ", ".join(f"{n} x{c}" for n, c in counts.most_common(5)) or "-"
+        table.add_row(Path(record["image"]).name, str(len(record["detections"])), summary, show_path(record["output"]))
+    console.print(table)
+    console.print(f"predictions written to {show_path(run.path)}", markup=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

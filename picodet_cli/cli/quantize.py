@@ -8,9 +8,9 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import PicodetError
-from .console import console, err_console, print_json
-from .options import JsonOpt
-from .train import SetOpt
+from .console import console, err_console, human_size, print_json, show_path
+from .options import JsonOpt, SetOpt
+from .reporting import TrainReporter, captured_stdout
 
 EXAMPLES = """
 Examples:\n
@@ -24,29 +24,16 @@ Examples:\n
 ALGOS = ("hist", "kl", "mse", "avg", "abs_max", "emd")
 
 
-def _index(data: Path, images: Path | None) -> Any:
-    """The validation split of a recipe, or a COCO json + image folder."""
-    from ..data.index import read_dataset
-    from ..recipe.loader import load_recipe
-    from ..slim.from_recipe import validation_index
-
-    if data.suffix == ".toml":
-        return validation_index(load_recipe(data))
-    if images is None:
-        raise PicodetError("--data annotations.json needs --images FOLDER", "or pass a recipe as --data")
-    return read_dataset("coco", images, data)
-
-
 def _print(report: dict[str, Any], as_json: bool) -> None:
-    from ..slim.report import REPORT, report_table
+    from ..slim.report import REPORT
 
     if as_json:
         print_json(report)
         return
-    console.print(report_table(report))
+    console.print(quant_table(report))
     for key, path in report["artifacts"].items():
-        console.print(f"{key:16} {path}", markup=False)
-    console.print(f"report written to {Path(report['out_dir']) / REPORT}", markup=False)
+        console.print(f"{key:16} {show_path(path)}", markup=False, soft_wrap=True)
+    console.print(f"report written to {show_path(Path(report['out_dir']) / REPORT)}", markup=False, soft_wrap=True)
 
 
 def quantize_command(
@@ -82,7 +69,8 @@ def quantize_command(
         err_console.print(f"[bold]quantize:[/] {step} ...")
 
     if recipe is not None:
-        report = _recipe_run(recipe, model, weights, method, calib_images, algo, overrides, resume, out, progress)
+        with captured_stdout():
+            report = _recipe_run(recipe, model, weights, method, calib_images, algo, overrides, resume, out, progress)
     else:
         if method == "qat":
             raise PicodetError("QAT trains: it needs --recipe", "picodet quantize MODEL --method qat --recipe FILE")
@@ -93,18 +81,23 @@ def quantize_command(
 
         settings = QuantSettings(calib_images=calib_images or 80, algo=algo or "hist")
         out_dir = out or Path("runs/quant") / Path(model).stem
-        report = ptq_model(model, weights, _index(data, images), out_dir, settings, imgsz, progress)
+        from ..recipe.loader import evaluation_index
+
+        index = evaluation_index(data, images, list(overrides or []))
+        with captured_stdout():
+            report = ptq_model(model, weights, index, out_dir, settings, imgsz, progress)
     _print(report, as_json)
     from rich.markup import escape
 
     from ..slim.pipeline import broken
+    from ..slim.report import REPORT
 
     for line in report["warnings"]:
         err_console.print(f"[yellow]warning:[/] {escape(line)}", soft_wrap=True)
     if not report["ok"]:
-        for line in broken(report):
-            err_console.print(f"[bold red]error:[/] INT8 check failed: {escape(line)}", soft_wrap=True)
-        raise typer.Exit(1)
+        raise PicodetError(
+            "INT8 check failed: " + "; ".join(broken(report)), f"see {show_path(Path(report['out_dir']) / REPORT)}"
+        )
 
 
 def _recipe_run(
@@ -129,11 +122,7 @@ def _recipe_run(
     sets += [f"quantize.algo={algo}"] if algo else []
     loaded = load_recipe(recipe, sets)
     check_recipe(loaded, check_data=True)
-    reporter = None
-    if loaded.quantize.method == "qat":
-        from .train import RichReporter
-
-        reporter = RichReporter()
+    reporter = TrainReporter() if loaded.quantize.method == "qat" else None
     return quantize_recipe(loaded, weights or model, None, out, resume, reporter, progress)
 
 
@@ -162,15 +151,64 @@ def export_quant_dir(
         print_json(report)
     else:
         console.print(report_table(report))
-        console.print(f"report written to {path}", markup=False)
-    from rich.markup import escape
-
+        console.print(f"report written to {show_path(path)}", markup=False, soft_wrap=True)
     bad = {n: e for n, e in report["formats"].items() if e["status"] == "failed"}
-    for name, entry in bad.items():
-        line = f"{name}: {entry['error']}" + (f" (hint: {entry['hint']})" if entry["hint"] else "")
-        err_console.print(f"[bold red]error:[/] {escape(line)}", soft_wrap=True)
     if bad:
-        raise typer.Exit(1)
+        lines = [f"{name}: {e['error']}" + (f" (hint: {e['hint']})" if e["hint"] else "") for name, e in bad.items()]
+        raise PicodetError("export failed: " + "; ".join(lines), f"see {show_path(path)}")
+
+
+def quant_table(report: dict[str, Any]) -> Any:
+    """A rich table of a quantization report's main numbers."""
+    from rich.table import Table
+
+    table = Table(
+        title=f"{report['method'].upper()} {report['model']} ({report['input_size']} px)", title_justify="left"
+    )
+    for column in ("item", "FP32", "INT8", "note"):
+        table.add_column(column)
+    fp32 = report.get("fp32")
+    for rt, values in report.get("int8", {}).items():
+        drop = report["drop"][rt]
+        for metric in ("map", "map50"):
+            table.add_row(
+                f"{'mAP' if metric == 'map' else 'mAP50'} ({rt})", f"{fp32[metric]:.4f}", f"{values[metric]:.4f}",
+                f"drop {drop[metric]:+.2f} points",
+            )  # fmt: skip
+    sizes = report["sizes_bytes"]
+    for fp32_key, int8_key in (("fp32_onnx", "onnx_int8"), ("fp32_paddle", "paddle_int8")):
+        if int8_key in sizes:
+            table.add_row(
+                f"size ({int8_key.split('_')[0]})", human_size(sizes[fp32_key]), human_size(sizes[int8_key]), ""
+            )
+    for key in (k for k in sizes if k.startswith("lite_int8")):
+        table.add_row(f"size ({key})", "", human_size(sizes[key]), "")
+    for rt, values in report["latency"].items():
+        if "fp32_ms" in values:
+            table.add_row(
+                f"latency ({rt})", f"{values['fp32_ms']:.2f} ms", f"{values['int8_ms']:.2f} ms",
+                f"x{values['speedup']:.2f}",
+            )  # fmt: skip
+    layers = dict(report["quantized_layers"])
+    total = layers.pop("total")
+    quantized = ", ".join(f"{k} {v}" for k, v in layers.items())
+    table.add_row("quantized layers", "", f"{quantized} (of {total})", "the others run in FP32")
+    for fmt, info in report.get("layers", {}).items():
+        kept = len(info["kept_float"])
+        convs = f"{info['integer_convs']} of {total}"
+        table.add_row(f"integer convs ({fmt})", "", convs, f"{kept} FP32: {info['why']}")
+    if report.get("cpu"):
+        features = ", ".join(report["cpu"]["int8_features"]) or "none"
+        table.add_row("CPU", "", report["cpu"]["model"], f"int8 features: {features}")
+    for rt, verdict in report.get("recommend", {}).items():
+        table.add_row(f"use ({rt})", "", verdict.split(":")[0].upper(), verdict.partition(": ")[2])
+    for key, why in report.get("failed", {}).items():
+        table.add_row(key, "", "FAILED", why)
+    for name, check in report["verification"].items():
+        image = check["inputs"].get("image", {})
+        detail = f"boxes agree {image['agreement']:.0%}, max score err {image['max_score_error']:.3f}" if image else ""
+        table.add_row(f"check {name}", "", "ok" if check["ok"] else "FAILED", detail or "; ".join(check["failures"]))
+    return table
 
 
 quantize_command.__doc__ = f"{quantize_command.__doc__}\n{EXAMPLES}"

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from .console import console, print_json
-from .options import JsonOpt
+from .options import JsonOpt, SetOpt
 
 recipe_app = typer.Typer(
     help="Write, check and show TOML recipes (the settings of train, eval, quantize, export and bench).",
@@ -20,17 +20,10 @@ recipe_app = typer.Typer(
 class DataFormat(str, Enum):
     coco = "coco"
     voc = "voc"
+    yolo = "yolo"
 
 
 RecipeArg = Annotated[Path, typer.Argument(help="Recipe TOML file.", metavar="RECIPE")]
-SetOpt = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--set",
-        metavar="SECTION.KEY=VALUE",
-        help="Override a value (repeatable); VALUE is TOML (10, 0.5, true, [1,2]) or plain text.",
-    ),
-]
 
 
 @recipe_app.command("new")
@@ -57,12 +50,13 @@ def check_command(
     path: RecipeArg,
     overrides: SetOpt = None,
     no_data: Annotated[bool, typer.Option("--no-data", help="Do not look at the dataset on disk.")] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Decode every image (default: a sample).")] = False,
 ) -> None:
     """Validate a recipe and what it points at (model, weights, dataset); exit 1 on the first problem."""
     from ..recipe.loader import check_recipe, display_path, load_recipe
 
     recipe = load_recipe(path, overrides or ())
-    lines = check_recipe(recipe, check_data=not no_data)
+    lines = check_recipe(recipe, check_data=not no_data, strict=strict)
     console.print(f"[green]ok[/] {display_path(recipe.path)}")
     for line in lines:
         console.print(f"  {line}", markup=False)

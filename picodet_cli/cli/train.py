@@ -7,65 +7,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from ..errors import PicodetError
-from .console import console, err_console, print_json
-from .options import JsonOpt
-
-SetOpt = Annotated[
-    list[str] | None, typer.Option("--set", help="Override a recipe value: section.key=value (repeatable).")
-]
-
-
-class RichReporter:
-    """Training progress: one bar over all steps with epoch, loss terms, lr and ETA."""
-
-    def __init__(self) -> None:
-        self.progress = Progress(
-            TextColumn("[bold]epoch {task.fields[epoch]}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[losses]}"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=err_console,
-            transient=False,
-        )
-        self.task: Any = None
-
-    def start(self, trainer: Any, total_steps: int) -> None:
-        self.progress.start()
-        self.task = self.progress.add_task(
-            "train", total=total_steps, completed=trainer.state.step, epoch=self._epoch(trainer), losses=""
-        )
-
-    def _epoch(self, trainer: Any) -> str:
-        return f"{trainer.state.epoch + 1}/{trainer.cfg.epochs}"
-
-    def step(self, trainer: Any, values: dict[str, float]) -> None:
-        losses = (
-            f"loss {values['loss']:.3f} (vfl {values['loss_vfl']:.3f} box {values['loss_bbox']:.3f} "
-            f"dfl {values['loss_dfl']:.3f}) lr {values['lr']:.4g}"
-        )
-        self.progress.update(self.task, completed=trainer.state.step, epoch=self._epoch(trainer), losses=losses)
-
-    def eval(self, trainer: Any, metrics: dict[str, float]) -> None:
-        self.progress.console.print(
-            f"epoch {trainer.state.epoch}: mAP {metrics['map']:.4f}  mAP50 {metrics['map50']:.4f}"
-            f"  (best mAP {max(trainer.state.best_metric, metrics['map']):.4f})"
-        )
-
-    def note(self, message: str) -> None:
-        self.progress.console.print(f"[cyan]{message}[/]")
-
-    def stop(self) -> None:
-        self.progress.stop()
-
-
-def run_info_path(run_dir: Path) -> Path:
-    return run_dir / "run.json"
+from .console import console, err_console, print_json, show_path
+from .options import JsonOpt, SetOpt
+from .reporting import TrainReporter, counter
 
 
 def train_command(
@@ -78,42 +25,63 @@ def train_command(
     devices: Annotated[
         int, typer.Option(min=0, help="Data-parallel processes (default: the recipe's train.devices).")
     ] = 0,
+    data: Annotated[
+        Path | None, typer.Option(help="A YOLO data.yaml to train on without a recipe (one is written).")
+    ] = None,
+    model: Annotated[str, typer.Option(help="Zoo model or architecture for --data.")] = "s-320",
+    nnodes: Annotated[int, typer.Option(min=1, help="Machines taking part (multi-node training).")] = 1,
+    node_rank: Annotated[int, typer.Option(min=0, help="This machine's rank, 0..nnodes-1.")] = 0,
+    master: Annotated[str | None, typer.Option(help="HOST:PORT of the rank-0 machine (multi-node).")] = None,
+    exist_ok: Annotated[
+        bool, typer.Option("--exist-ok", help="Write into an output folder that is not a run of this recipe.")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Train or fine-tune a PicoDet from a recipe; resumable, with EMA weights saved in the run folder."""
-    from ..io import write_json_atomic
+    """Train or fine-tune a PicoDet from a recipe (or a data.yaml); resumable, EMA weights saved in the run folder."""
+    from ..pipelines.stages import training_plot, write_run_info
     from ..recipe.loader import check_recipe, load_recipe
 
     sets = list(overrides or [])
     if resume is not None and recipe is None:
-        info_path = run_info_path(resume)
+        from ..pipelines.stages import RUN_INFO
+
+        info_path = resume / RUN_INFO
         if not info_path.is_file():
             raise PicodetError(f"{resume} is not a picodet run folder (no run.json)", "pass the folder train wrote")
         info = json.loads(info_path.read_text())
         recipe, sets = Path(info["recipe"]), info["overrides"] + sets
+    if recipe is None and data is not None:
+        from ..recipe.starter import write_data_yaml_recipe
+
+        recipe = write_data_yaml_recipe(data, model)
+        err_console.print(f"recipe for {data}: {show_path(recipe)}", markup=False, soft_wrap=True)
     if recipe is None:
         raise PicodetError("no recipe given", "picodet train --recipe FILE (create one with `picodet recipe new`)")
     loaded = load_recipe(recipe, sets)
     check_recipe(loaded, check_data=True)
+    from ..engine.checkpoint import claim_run_dir
+
+    claim_run_dir(Path(loaded.output.dir), loaded.path, exist_ok=exist_ok)  # before launch writes dist_logs/ there
     n_devices = devices or loaded.train.devices
-    if n_devices > 1:
+    if n_devices > 1 or nnodes > 1:
         from ..engine.distributed import launch
 
-        raise typer.Exit(launch(recipe, sets, n_devices, resume is not None))
+        raise typer.Exit(launch(recipe, sets, n_devices, resume is not None, nnodes, node_rank, master))
     from ..engine.trainer import Trainer
 
-    reporter = RichReporter()
+    reporter = TrainReporter()
     trainer = Trainer(loaded, resume=resume is not None, reporter=reporter)
     if trainer.load_report is not None and trainer.load_report.reinitialized:
         err_console.print(f"[yellow]note:[/] {trainer.load_report.summary()}")
-    write_json_atomic(
-        run_info_path(trainer.run_dir), {"recipe": str(Path(recipe).resolve()), "overrides": sets, "devices": 1}
-    )
+    write_run_info(trainer.run_dir, recipe, sets)
     err_console.print(
         f"training {loaded.model.arch} ({trainer.model.num_classes} classes, {trainer.input_size} px) on "
-        f"{trainer.train_index.summary()}; run folder {trainer.run_dir}"
+        f"{trainer.train_index.summary()}; run folder {show_path(trainer.run_dir)}",
+        markup=False,
+        soft_wrap=True,
     )
     result = trainer.fit()
+    plot = training_plot(result.run_dir)
     summary = {
         "run_dir": str(result.run_dir),
         "epochs": result.epochs_done,
@@ -124,14 +92,20 @@ def train_command(
         "best_weights": str(result.best_weights) if result.best_weights else None,
         "last_weights": str(result.last_weights) if result.last_weights else None,
         "history": result.history,
+        "results_png": str(plot) if plot else None,
     }
     if as_json:
         print_json(summary)
     else:
         console.print(
             f"{'stopped' if result.interrupted else 'done'}: {result.epochs_done} epochs, {result.steps} steps; "
-            f"best mAP {result.best_map:.4f} (epoch {result.best_epoch}); weights in {result.run_dir / 'weights'}"
+            f"best mAP {result.best_map:.4f} (epoch {result.best_epoch}); weights in "
+            f"{show_path(result.run_dir / 'weights')}",
+            markup=False,
+            soft_wrap=True,
         )
+        if plot:
+            console.print(f"training curves: {show_path(plot)}", markup=False, soft_wrap=True)
     if result.interrupted:
         raise typer.Exit(130)
 
@@ -139,7 +113,8 @@ def train_command(
 def eval_command(
     model: Annotated[str | None, typer.Argument(help="Zoo name, architecture name, or a run's weights file.")] = None,
     data: Annotated[
-        Path | None, typer.Option(help="Recipe (its validation split) or COCO annotations json (with --images).")
+        Path | None,
+        typer.Option(help="Recipe (its validation split), YOLO data.yaml (val), or COCO json (with --images)."),
     ] = None,
     images: Annotated[Path | None, typer.Option(help="Image folder for --data annotations.json.")] = None,
     overrides: SetOpt = None,
@@ -149,7 +124,13 @@ def eval_command(
     per_class: Annotated[bool, typer.Option("--per-class", help="Also show AP per class.")] = False,
     imgsz: Annotated[int | None, typer.Option(min=32, help="Network input size.")] = None,
     batch_size: Annotated[int, typer.Option(min=1)] = 8,
-    out: Annotated[Path | None, typer.Option(help="Write results (metrics + detections) here.")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder for metrics.json, detections.json, PR_curve.png and confusion_matrix.png "
+            "(default runs/eval/<model>)."
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """COCO mAP of a model on a dataset, or of a detections file against ground truth."""
@@ -158,21 +139,24 @@ def eval_command(
     if detections is not None or annotations is not None:
         if detections is None or annotations is None or model is not None:
             raise PicodetError("--annotations and --detections go together, without a model", "see picodet eval -h")
-        result = evaluate_coco(annotations, detections, per_class=per_class)
-        dets: list[dict[str, Any]] = []
+        result = evaluate_coco(annotations, detections, per_class=per_class, curves=True)
+        gt, dets = _read_json(annotations), _read_json(detections)
     else:
         if model is None or data is None:
             raise PicodetError("eval needs MODEL and --data", "e.g. picodet eval s-416 --data recipe.toml")
-        result, dets = evaluate_model(model, data, images, weights, imgsz, batch_size, per_class, list(overrides or []))
+        sets = list(overrides or [])
+        result, dets, gt = evaluate_model(model, data, images, weights, imgsz, batch_size, per_class, sets)
     report = {name: getattr(result, name) for name in ("map", "map50", "map75", "map_small", "map_medium")}
     report |= {"stats": result.stats, "num_images": result.num_images, "num_detections": result.num_detections}
     if result.per_class is not None:
         report["per_class"] = result.per_class
-    if out is not None:
-        from ..io import write_json_atomic
+    from ..io import write_json_atomic
+    from ..plots import eval_plots
 
-        write_json_atomic(out / "metrics.json", report)
-        write_json_atomic(out / "detections.json", dets)
+    out = out or Path("runs/eval") / (Path(model).stem if model else "detections")
+    write_json_atomic(out / "metrics.json", report)
+    write_json_atomic(out / "detections.json", dets)
+    plots = eval_plots(result, gt, dets, out)
     if as_json:
         print_json(report)
         return
@@ -184,6 +168,13 @@ def eval_command(
         for name, ap in result.per_class.items():
             table.add_row(name, "-" if ap < 0 else f"{ap:.4f}")
         console.print(table)
+    console.print(f"metrics, detections and plots in {show_path(out)}", markup=False, soft_wrap=True)
+    for path in plots.values():
+        console.print(f"  {show_path(path)}", markup=False, soft_wrap=True)
+
+
+def _read_json(path: Path) -> Any:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
 def evaluate_model(
@@ -195,36 +186,20 @@ def evaluate_model(
     batch_size: int,
     per_class: bool,
     overrides: list[str],
-) -> tuple[Any, list[dict[str, Any]]]:
-    """Load the model and the validation index, then score it."""
-    from ..data.index import read_dataset
+) -> tuple[Any, list[dict[str, Any]], dict[str, Any]]:
+    """Load the model and the validation index, then score it: (result, detections, ground truth)."""
     from ..engine.evaluate import evaluate_detector, paddle_detect_fn
     from ..models.pretrained import create_model
+    from ..recipe.loader import evaluation_index
 
-    if data.suffix == ".toml":
-        from ..recipe.loader import load_recipe
-
-        recipe = load_recipe(data, overrides)
-        d = recipe.data
-        index = read_dataset(d.format, d.val_images, d.val_annotations, list(d.classes) or None)
-    else:
-        if images is None:
-            raise PicodetError("--data annotations.json needs --images FOLDER", "or pass a recipe as --data")
-        index = read_dataset("coco", images, data)
+    index = evaluation_index(data, images, overrides)
     loaded = create_model(model, weights, num_classes=len(index.class_names), input_size=imgsz)
     size = loaded.model.input_size
-    with Progress(
-        TextColumn("evaluating"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err_console
-    ) as progress:
-        task = progress.add_task("eval", total=len(index))
-        return evaluate_detector(
-            paddle_detect_fn(loaded.model),
-            index,
-            size,
-            batch_size,
-            per_class=per_class,
-            progress=lambda n: progress.advance(task, n),
+    with counter("evaluating images", len(index)) as advance:
+        result, dets = evaluate_detector(
+            paddle_detect_fn(loaded.model), index, size, batch_size, per_class=per_class, progress=advance, curves=True
         )
+    return result, dets, index.to_coco_gt()
 
 
 def register(app: typer.Typer) -> None:

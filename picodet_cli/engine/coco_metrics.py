@@ -52,6 +52,10 @@ class EvalResult:
     num_images: int
     num_detections: int
     per_class: dict[str, float] | None = None
+    pr_curves: dict[str, list[float]] | None = None  # precision at RECALL_POINTS per class (IoU 0.5), −1: no GT
+
+
+RECALL_POINTS = [i / 100 for i in range(101)]  # COCOeval's recall thresholds
 
 
 def to_coco_results(image_id: int, bbox: np.ndarray, category_ids: Sequence[int]) -> list[dict[str, Any]]:
@@ -79,8 +83,12 @@ def evaluate_coco(
     detections: str | os.PathLike[str] | Sequence[dict[str, Any]],
     per_class: bool = False,
     use_fast: bool = True,
+    curves: bool = False,
 ) -> EvalResult:
-    """Evaluate COCO-format `detections` (a results json or list of dicts) against `annotations`."""
+    """Evaluate COCO-format `detections` (a results json or list of dicts) against `annotations`.
+
+    `per_class` adds AP per class, `curves` the precision-recall curve per class at IoU 0.5.
+    """
     dataset = _load_annotations(annotations)
     results = _load_detections(detections, dataset)
     if use_fast:
@@ -114,6 +122,7 @@ def evaluate_coco(
         num_images=len(evaluator.params.imgIds),
         num_detections=len(results),
         per_class=_per_class_ap(evaluator, gt) if per_class else None,
+        pr_curves=_pr_curves(evaluator, gt) if curves else None,
     )
 
 
@@ -201,3 +210,9 @@ def _per_class_ap(evaluator: Any, gt: Any) -> dict[str, float]:
         values = values[values > -1]
         aps[gt.cats[cat_id]["name"]] = float(values.mean()) if values.size else -1.0
     return aps
+
+
+def _pr_curves(evaluator: Any, gt: Any) -> dict[str, list[float]]:
+    """Precision at each of COCOeval's 101 recall points per category name (IoU 0.5, area all, 100 detections)."""
+    precision = np.asarray(evaluator.eval["precision"])[0, :, :, 0, -1]
+    return {gt.cats[cat_id]["name"]: precision[:, k].tolist() for k, cat_id in enumerate(evaluator.params.catIds)}

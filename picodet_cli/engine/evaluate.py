@@ -52,7 +52,8 @@ def evaluate_detector(
     workers: int = 0,
     per_class: bool = False,
     progress: Any = None,
+    curves: bool = False,
 ) -> tuple[EvalResult, list[dict[str, Any]]]:
-    """COCO mAP of `detect` on `index`, with the detections it produced."""
+    """COCO mAP of `detect` on `index`, with the detections it produced (`curves`: PR curves per class too)."""
     detections = collect_detections(detect, index, input_size, batch_size, workers, progress)
-    return evaluate_coco(index.to_coco_gt(), detections, per_class=per_class), detections
+    return evaluate_coco(index.to_coco_gt(), detections, per_class=per_class, curves=curves), detections

@@ -52,8 +52,8 @@ def create_model(
     """
     from .registry import build_model, resolve_arch
 
-    trained = read_run_weights_meta(name)
-    if trained is not None:
+    trained = read_run_weights_meta(str(weights) if weights is not None else name)
+    if trained is not None:  # a run's weights bring their model.json (architecture, input size, class names)
         meta, weights = trained
         spec, default_size = (
             ArchSpec(**(meta["arch"] | {"strides": tuple(meta["arch"]["strides"])})),
@@ -78,6 +78,10 @@ def read_run_weights_meta(name: str) -> tuple[dict, Path] | None:
     import json
 
     path = Path(name)
+    if path.suffix == ".pdparams" and not path.is_file():
+        raise PicodetError(
+            f"{name}: no such file", "give the path of a .pdparams file (e.g. RUN/weights/best.pdparams)"
+        )
     if path.suffix != ".pdparams" or not (path.parent / "model.json").is_file():
         return None
     return json.loads((path.parent / "model.json").read_text()), path

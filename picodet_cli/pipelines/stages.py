@@ -75,32 +75,60 @@ def initial_weights(recipe: Any) -> Path | None:
     return resolve_checkpoint(str(init))
 
 
+RUN_INFO = "run.json"  # recipe path and overrides of a training run folder (what `train --resume RUN_DIR` reads)
+
+
+def write_run_info(run_dir: Path, recipe_path: Path, overrides: list[str], devices: int = 1) -> Path:
+    """`<run_dir>/run.json`: the recipe and `--set` overrides that train this folder."""
+    path = run_dir / RUN_INFO
+    write_json_atomic(path, {"recipe": str(Path(recipe_path).resolve()), "overrides": overrides, "devices": devices})
+    return path
+
+
+def training_plot(run_dir: Path) -> Path | None:
+    """`<run_dir>/results.png`: loss terms and mAP per epoch, from the run's metrics.jsonl."""
+    from ..plots import training_curves
+
+    metrics = run_dir / "metrics.jsonl"
+    return training_curves(metrics, run_dir / "results.png") if metrics.is_file() else None
+
+
 def stage_train(ctx: RunContext, resume: bool) -> dict[str, Any]:
     from ..engine.trainer import Trainer
 
-    result = Trainer(ctx.recipe, resume=resume, reporter=ctx.reporter).fit()
+    trainer = Trainer(ctx.recipe, resume=resume, reporter=ctx.reporter)
+    write_run_info(trainer.run_dir, ctx.recipe.path, ctx.overrides)
+    result = trainer.fit()
     if result.interrupted:
         raise KeyboardInterrupt
     ctx.weights = result.best_weights or result.last_weights
+    plot = training_plot(result.run_dir)
     return {"epochs": result.epochs_done, "steps": result.steps, "best_map": result.best_map,
-            "weights": str(ctx.weights)}  # fmt: skip
+            "weights": str(ctx.weights), "plot": str(plot) if plot else None}  # fmt: skip
 
 
 def stage_eval(ctx: RunContext) -> dict[str, Any]:
-    from ..data.index import read_dataset
+    """mAP on the validation split; metrics, detections and the PR / confusion plots go to `<output dir>/eval`."""
     from ..engine.evaluate import evaluate_detector, paddle_detect_fn
     from ..models.pretrained import create_model
+    from ..plots import eval_plots
+    from ..recipe.loader import validation_index
 
-    recipe, data = ctx.recipe, ctx.recipe.data
-    index = read_dataset(data.format, data.val_images, data.val_annotations, list(data.classes) or None)
+    recipe = ctx.recipe
+    index = validation_index(recipe)
     source = str(ctx.weights) if ctx.weights else recipe.model.arch
     loaded = create_model(source, None if ctx.weights else recipe.weights.init, num_classes=len(index.class_names))
     ev = recipe.eval
     detect = paddle_detect_fn(
         loaded.model, score_threshold=ev.score_threshold, nms_threshold=ev.nms_threshold, keep_top_k=ev.keep_top_k
     )
-    result, _ = evaluate_detector(detect, index, loaded.model.input_size, ev.batch_size)
-    return {"map": result.map, "map50": result.map50, "map75": result.map75, "images": result.num_images}
+    result, detections = evaluate_detector(detect, index, loaded.model.input_size, ev.batch_size, curves=True)
+    metrics = {"map": result.map, "map50": result.map50, "map75": result.map75, "images": result.num_images}
+    out = Path(recipe.output.dir) / "eval"
+    write_json_atomic(out / "metrics.json", {**metrics, "stats": result.stats})
+    write_json_atomic(out / "detections.json", detections)
+    plots = eval_plots(result, index.to_coco_gt(), detections, out)
+    return {**metrics, "plots": {name: str(path) for name, path in plots.items()}}
 
 
 def stage_quantize(ctx: RunContext) -> dict[str, Any]:
@@ -126,11 +154,14 @@ def stage_export(ctx: RunContext) -> dict[str, Any]:
 def stage_bench(ctx: RunContext) -> dict[str, Any]:
     """Bench every format; the full report goes to `<output dir>/bench.json`, the summary keeps one line a format."""
     from ..bench import run_bench_stage
+    from ..plots import bench_chart
 
     report = run_bench_stage(ctx.recipe, ctx.weights, ctx.export_dir)
     path = Path(ctx.recipe.output.dir) / "bench.json"
     write_json_atomic(path, report)
-    return {"report": str(path), "formats": {row["format"]: bench_line(row) for row in report["rows"]}}
+    chart = bench_chart(report["rows"], path.with_suffix(".png"))
+    return {"report": str(path), "chart": str(chart) if chart else None,
+            "formats": {row["format"]: bench_line(row) for row in report["rows"]}}  # fmt: skip
 
 
 def bench_line(row: dict[str, Any]) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..data.coco_names import COCO_CLASSES
+from ..defaults import PREDICT_SCORE_THRESHOLD
 from ..errors import PicodetError
 
 ImageLike = str | Path | bytes | np.ndarray
@@ -54,7 +55,7 @@ class Detector:
         weights: str | Path | None = None,
         *,
         class_names: list[str] | None = None,
-        score_threshold: float = 0.5,
+        score_threshold: float = PREDICT_SCORE_THRESHOLD,
         input_size: int | None = None,
         strict: bool = True,
         cache_dir: str | Path | None = None,

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..defaults import DEFAULT_INPUT_SIZE, DEFAULT_NUM_CLASSES, SIZE_MULTIPLE, VALIDATION_SPLIT
 from ..errors import PicodetError
 from ..zoo import load_zoo
 from .schema import (
@@ -48,8 +49,6 @@ else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
 OVERRIDE = "--set"
-DEFAULT_INPUT_SIZE = 320
-DEFAULT_NUM_CLASSES = 80
 
 
 @dataclass(frozen=True)
@@ -250,7 +249,8 @@ def build_recipe(path: Path, data: dict[str, Any], origins: dict[tuple[str, str]
     train["cosine_epochs"] = train["cosine_epochs"] or train["epochs"]
     augment = _values("augment", data)
     size = model["input_size"]
-    augment["sizes"] = augment["sizes"] or [s for s in range(size - 64, size + 65, 32) if s > 0]
+    step = SIZE_MULTIPLE
+    augment["sizes"] = augment["sizes"] or [s for s in range(size - 2 * step, size + 2 * step + 1, step) if s > 0]
     output = _values("output", data)
     output["dir"] = Path.cwd() / Path(output["dir"] or f"runs/{path.stem}").expanduser()
     export = _values("export", data)
@@ -452,3 +452,31 @@ def check_recipe(recipe: Recipe, check_data: bool = True, strict: bool = False) 
     lines.append(f"stages: {', '.join(recipe.stages) or 'none'}")
     lines.append(f"output: {display_path(recipe.output.dir)}")
     return lines
+
+
+def validation_index(recipe: Recipe) -> Any:
+    """The recipe's validation split (what eval, quantize and bench score on), read as a dataset index."""
+    from ..data.index import read_dataset
+
+    d = recipe.data
+    images, annotations = (getattr(d, f"{VALIDATION_SPLIT}_{part}") for part in ("images", "annotations"))
+    return read_dataset(d.format, images, annotations, list(d.classes) or None)
+
+
+def evaluation_index(data: Path, images: Path | None, overrides: Sequence[str] = ()) -> Any:
+    """`--data` as the commands take it: a recipe (its validation split, `--set` applied), a YOLO data.yaml (its
+    `val`), or COCO json + --images."""
+    from ..data.index import read_dataset
+
+    if data.suffix == ".toml":
+        return validation_index(load_recipe(data, overrides))
+    if data.suffix in (".yaml", ".yml") and not overrides:  # a YOLO data.yaml: its `val` split
+        return read_dataset("yolo", data.parent / VALIDATION_SPLIT, data)
+    if overrides:
+        raise PicodetError("--set applies to a recipe given as --data", "drop --set, or pass a recipe as --data")
+    if images is None:
+        raise PicodetError(
+            f"--data {data} needs --images FOLDER: the folder holding the images that its `file_name`s name",
+            "or pass a recipe as --data",
+        )
+    return read_dataset("coco", images, data)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
+from ..defaults import BENCH_DEVICES, DEFAULT_INPUT_SIZE, SIZE_MULTIPLE
 from ..errors import PicodetError
 from ..export.formats import FORMAT_NAMES, POSTPROCESS_MODES, TARGETS
 
@@ -74,7 +75,11 @@ class ModelSection:
     )
     input_size: int = field(
         default=None,
-        metadata=rules("square input size in pixels; default: the zoo model's, else 320", ge=32, multiple_of=32),
+        metadata=rules(
+            f"square input size in pixels; default: the zoo model's, else {DEFAULT_INPUT_SIZE}",
+            ge=SIZE_MULTIPLE,
+            multiple_of=SIZE_MULTIPLE,
+        ),
     )
 
 
@@ -155,8 +160,8 @@ class AugmentSection:
         default=None,
         metadata=rules(
             "multi-scale training sizes (one per batch); default: input_size -64..+64 step 32",
-            ge=32,
-            multiple_of=32,
+            ge=SIZE_MULTIPLE,
+            multiple_of=SIZE_MULTIPLE,
             nonempty=True,
         ),
     )
@@ -215,7 +220,7 @@ class ExportSection:
     )
     fp16: bool = field(default=False, metadata=rules("store weights in float16 where the format supports it"))
     input_size: int = field(
-        default=0, metadata=rules("exported input size; 0 = model.input_size", ge=0, multiple_of=32)
+        default=0, metadata=rules("exported input size; 0 = model.input_size", ge=0, multiple_of=SIZE_MULTIPLE)
     )
     opset: int = field(default=11, metadata=rules("ONNX opset", ge=7))
     postprocess: str = field(
@@ -241,7 +246,7 @@ class BenchSection:
         default_factory=lambda: ["onnx"],
         metadata=rules('formats to benchmark, or ["all"]', choices=FORMAT_CHOICES, nonempty=True),
     )
-    device: str = field(default="cpu", metadata=rules("where to run", choices=("cpu", "gpu", "arm")))
+    device: str = field(default="cpu", metadata=rules("where to run (bench has no GPU runner)", choices=BENCH_DEVICES))
     threads: int = field(default=2, metadata=rules("CPU threads", ge=1))
     warmup: int = field(default=5, metadata=rules("untimed runs first", ge=0))
     runs: int = field(default=50, metadata=rules("timed runs", ge=1))

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import PicodetError
+from ..recipe.loader import validation_index
 from .pipeline import Progress, QuantSettings, broken, calibration_images, quantize
 
 
@@ -16,14 +17,6 @@ def settings_from_recipe(recipe: Any, method: str | None = None) -> QuantSetting
         method=method or q.method, calib_images=q.calib_images, algo=q.algo, hist_percent=q.hist_percent,
         batch_size=q.batch_size,
     )  # fmt: skip
-
-
-def validation_index(recipe: Any) -> Any:
-    """The recipe's validation split."""
-    from ..data.index import read_dataset
-
-    d = recipe.data
-    return read_dataset(d.format, d.val_images, d.val_annotations, list(d.classes) or None)
 
 
 def ptq_model(

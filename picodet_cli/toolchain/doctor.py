@@ -22,6 +22,7 @@ class Component:
     distribution: str
     purpose: str
     install: str
+    toolchain: str | None = None  # also found installed in this folder of the toolchains root (pip --target)
 
 
 COMPONENTS: tuple[Component, ...] = (
@@ -34,7 +35,9 @@ COMPONENTS: tuple[Component, ...] = (
     Component("openvino", "openvino", "OpenVINO conversion and runtime", "pip install openvino"),
     Component("MNN", "MNN", "MNN conversion and runtime", "pip install MNN"),
     Component("ncnn", "ncnn", "ncnn runtime", "pip install ncnn"),
-    Component("pnnx", "pnnx", "ONNX -> ncnn converter (binary only)", "pip install --no-deps pnnx"),
+    Component(
+        "pnnx", "pnnx", "ONNX -> ncnn converter (binary only)", "installed on the first ncnn export (online)", "pnnx"
+    ),
     Component("faster-coco-eval", "faster-coco-eval", "COCO mAP (fast)", "pip install faster-coco-eval"),
     Component("pycocotools", "pycocotools", "COCO mAP (reference)", "pip install pycocotools"),
     Component("opencv", "opencv-python-headless", "image decoding and drawing", "pip install opencv-python-headless"),
@@ -44,11 +47,26 @@ X86_FEATURES = ("avx2", "fma", "f16c", "avx512f", "avx512_vnni", "avx512_bf16", 
 ARM_FEATURES = ("asimd", "asimdhp", "asimddp", "bf16", "i8mm", "sve")
 
 
-def package_version(distribution: str) -> str | None:
+def package_version(distribution: str, folder: Path | None = None) -> str | None:
+    """The installed version of `distribution`: in this environment, or in `folder` (a pip --target folder)."""
+    if folder is not None:
+        found = metadata.distributions(name=distribution, path=[str(folder)])
+        return next((d.version for d in found), None)
     try:
         return metadata.version(distribution)
     except metadata.PackageNotFoundError:
         return None
+
+
+def component_row(comp: Component) -> dict[str, Any]:
+    """What `doctor` shows for one component: version, where it was found, ok."""
+    from .pnnx import toolchains_root
+
+    version, where = package_version(comp.distribution), "environment"
+    if version is None and comp.toolchain is not None:
+        folder = toolchains_root() / comp.toolchain
+        version, where = package_version(comp.distribution, folder), str(folder)
+    return asdict(comp) | {"version": version, "where": where if version else None, "ok": version is not None}
 
 
 def cpu_info() -> dict[str, Any]:
@@ -81,12 +99,9 @@ def directory_size(path: Path) -> int:
 def report(cache_dir: str | Path | None = None) -> dict[str, Any]:
     """Everything `picodet doctor` shows, as plain data."""
     settings = get_settings(cache_dir)
-    components = []
-    for comp in COMPONENTS:
-        version = package_version(comp.distribution)
-        row = asdict(comp) | {"version": version, "ok": version is not None}
-        components.append(row)
+    components = [component_row(comp) for comp in COMPONENTS]
     return {
+        "ok": all(row["ok"] for row in components),
         "python": sys.version.split()[0],
         "executable": sys.executable,
         "platform": platform.platform(),

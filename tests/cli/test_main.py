@@ -128,3 +128,44 @@ def test_adb_serial_through_the_real_entry_point():
     assert done.returncode == 1
     assert "--adb benchmarks on an Android phone" in done.stderr  # parsed: not "unexpected extra argument"
     assert "Traceback" not in done.stderr
+
+
+def test_version_and_no_bool_type_beside_flags():
+    from picodet_cli import __version__
+
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output.strip() == f"picodet {__version__}"
+    for args in (["--help"], ["predict", "--help"], ["recipe", "check", "--help"]):
+        shown = runner.invoke(app, args).output
+        assert "--help" in shown and "<bool>" not in shown, args
+
+
+def test_warning_filters_reach_child_processes_without_invalid_w_options():
+    from picodet_cli import QUIET_WARNINGS
+    from picodet_cli.cli.main import child_warning_filters
+
+    assert any("," in message for message in QUIET_WARNINGS), "the case this guards against"
+    filters = child_warning_filters("default::DeprecationWarning")
+    code = (
+        "import warnings\n"
+        "warnings.warn('When training, we now always track global mean and variance.', UserWarning)\n"
+        "warnings.warn('No ccache found. Please be aware', UserWarning)\n"
+        "warnings.warn('still shown', UserWarning)\n"
+    )
+    env = {"PYTHONWARNINGS": filters, "PATH": "/usr/bin:/bin"}
+    stderr = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env).stderr
+    assert "Invalid -W option" not in stderr and "still shown" in stderr
+    assert "global mean" not in stderr and "ccache" not in stderr
+
+
+def test_doctor_finds_pnnx_in_the_toolchains_folder(tmp_path, monkeypatch):
+    folder = tmp_path / "pnnx" / "pnnx-20250101.dist-info"
+    folder.mkdir(parents=True)
+    (folder / "METADATA").write_text("Metadata-Version: 2.1\nName: pnnx\nVersion: 20250101\n")
+    monkeypatch.setenv("PICODET_TOOLCHAINS", str(tmp_path))
+    info = json.loads(runner.invoke(app, ["doctor", "--json"]).output)
+    pnnx = next(c for c in info["components"] if c["name"] == "pnnx")
+    assert pnnx["ok"] and pnnx["version"] == "20250101" and pnnx["where"] == str(tmp_path / "pnnx")
+    monkeypatch.setenv("PICODET_TOOLCHAINS", str(tmp_path / "none"))
+    info = json.loads(runner.invoke(app, ["doctor", "--json"]).output)
+    assert not next(c for c in info["components"] if c["name"] == "pnnx")["ok"] and not info["ok"]

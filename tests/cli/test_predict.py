@@ -69,6 +69,37 @@ def test_predict_only_bad_files_fails(tmp_path: Path, golden_dirs: list[Path]):
     args = ["predict", "picodet-s", str(bad), "--weights", str(_weights(golden_dirs)), "--out", str(tmp_path / "o")]
     result = runner.invoke(app, args)
     assert result.exit_code == 1 and "broken.jpg" in result.output and "Traceback" not in result.output
+    assert "error: no image could be read (broken.jpg)" in result.output
+    assert not (tmp_path / "o" / "predictions.json").exists()
+
+
+def test_weights_bring_their_model_json(tmp_path: Path, golden_dirs: list[Path], images_dir: Path):
+    """--weights RUN/weights/best.pdparams uses the model.json beside it, as giving the file as MODEL does."""
+    from dataclasses import asdict
+
+    from picodet_cli.models.registry import build_model
+    from picodet_cli.predict.predictor import Detector
+
+    run = tmp_path / "run" / "weights"
+    run.mkdir(parents=True)
+    shutil.copy(_weights(golden_dirs), run / "best.pdparams")
+    names = [f"thing{i}" for i in range(80)]
+    arch = build_model("picodet-s").arch
+    (run / "model.json").write_text(json.dumps({"arch": asdict(arch), "input_size": 256, "class_names": names}))
+    for detector in (Detector("picodet-s", run / "best.pdparams"), Detector(str(run / "best.pdparams"))):
+        assert detector.input_size == 256 and detector.class_names == names
+    args = ["predict", "picodet-s", str(images_dir / "rocket.jpg"), "--weights", str(run / "best.pdparams")]
+    result = runner.invoke(app, [*args, "--score-threshold", "0.3", "--json", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 0, result.output
+    found = json.loads(result.stdout[result.stdout.index("{") :])["predictions"][0]["detections"]
+    assert found and all(d["name"].startswith("thing") for d in found)
+
+
+def test_missing_weights_file_as_model_says_so(tmp_path: Path, images_dir: Path):
+    missing = tmp_path / "runs" / "best.pdparams"
+    result = runner.invoke(app, ["predict", str(missing), str(images_dir / "rocket.jpg")])
+    assert result.exit_code == 1 and f"{missing}: no such file" in result.output
+    assert "unknown model" not in result.output
 
 
 def test_predict_missing_source_is_one_line(tmp_path: Path):

@@ -74,7 +74,7 @@ def test_new_unknown_model_writes_nothing(app: typer.Typer, tmp_path: Path):
 
 
 def test_new_bad_data_format_is_a_usage_error(app: typer.Typer, tmp_path: Path):
-    result = runner.invoke(app, ["recipe", "new", "--data", "yolo"])
+    result = runner.invoke(app, ["recipe", "new", "--data", "kitti"])
     assert result.exit_code == 2 and list(tmp_path.iterdir()) == []
 
 
@@ -130,8 +130,16 @@ def test_show_toml_reloads_to_the_same_values(app: typer.Typer, tmp_path: Path):
 
 
 def test_show_error_prints_no_recipe(app: typer.Typer, tmp_path: Path):
-    (tmp_path / "r.toml").write_text('[model]\narch = "s-416"\n[data]\nformat = "yolo"\n')
+    (tmp_path / "r.toml").write_text('[model]\narch = "s-416"\n[data]\nformat = "kitti"\n')
     result = runner.invoke(app, ["recipe", "show", "r.toml", "--json"])
     assert result.exit_code == 1 and result.stdout == ""
-    assert_one_line_error(result.output, "r.toml: data.format: 'yolo' is not allowed")
+    assert_one_line_error(result.output, "r.toml: data.format: 'kitti' is not allowed")
     assert "hint: one of: coco, voc" in result.output
+
+
+def test_check_refuses_a_bench_device_bench_cannot_use(app: typer.Typer, tmp_path: Path):
+    result = runner.invoke(
+        app, ["recipe", "check", str(default_recipes_dir() / "demo.toml"), "--no-data", "--set", 'bench.device="gpu"']
+    )
+    assert result.exit_code == 1 and "bench.device: 'gpu' is not allowed" in result.output
+    assert "cpu, arm" in result.output

@@ -19,16 +19,19 @@ def json_of(output: str):
     return json.loads(output[min(i for i in (output.find("{"), output.find("[")) if i >= 0) :])
 
 
-def test_eval_detections_file_reproduces_the_public_fixture(coco_eval_dir: Path):
+def test_eval_detections_file_reproduces_the_public_fixture(coco_eval_dir: Path, tmp_path: Path):
     folder = coco_eval_dir
     result = runner.invoke(
         app,
         ["eval", "--annotations", str(folder / "instances_val2014_100.json"),
-         "--detections", str(folder / "instances_val2014_fakebbox100_results.json"), "--json"],
+         "--detections", str(folder / "instances_val2014_fakebbox100_results.json"), "--json",
+         "--out", str(tmp_path / "eval")],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     stats = json_of(result.stdout)["stats"]
     assert stats[:5] == pytest.approx(EXPECTED, abs=1e-12)
+    for name in ("metrics.json", "PR_curve.png", "confusion_matrix.png"):
+        assert (tmp_path / "eval" / name).stat().st_size > 100, name
 
 
 def test_eval_needs_both_files_one_line_error():

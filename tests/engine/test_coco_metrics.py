@@ -128,3 +128,39 @@ def test_bad_inputs_raise_clear_errors(tmp_path: Path, gt_path: Path) -> None:
     assert "image id 123456789, which is not in the annotations" in _error(gt_path, unknown_image).message
     unknown_category = [{"image_id": 42, "category_id": 0, "bbox": [0, 0, 1, 1], "score": 0.5}]
     assert "category id 0, which is not in the annotations" in _error(gt_path, unknown_category).message
+
+
+def test_pr_curves_and_confusion_matrix_from_the_public_fixture(gt_path: Path, dt_path: Path):
+    from picodet_cli.engine.coco_metrics import RECALL_POINTS
+    from picodet_cli.engine.confusion import confusion_matrix
+
+    result = evaluate_coco(gt_path, dt_path, curves=True)
+    assert result.pr_curves is not None and len(result.pr_curves) == 80
+    with_gt = [np.asarray(p) for p in result.pr_curves.values() if min(p) > -1]
+    assert all(len(p) == len(RECALL_POINTS) for p in with_gt)
+    assert np.mean([p.mean() for p in with_gt]) == pytest.approx(EXPECTED[1], abs=1e-9), "the curves' mean is AP50"
+    gt = json.loads(gt_path.read_text())
+    names, matrix = confusion_matrix(gt, json.loads(dt_path.read_text()), score_threshold=0.0)
+    assert len(names) == 80 and matrix.shape == (81, 81)
+    crowd = sum(1 for a in gt["annotations"] if a.get("iscrowd"))
+    assert matrix[:, :80].sum() == len(gt["annotations"]) - crowd, "every ground-truth box is counted once"
+    assert np.trace(matrix[:80, :80]) > matrix[:80, :80].sum() / 2, "the fake detections are mostly right"
+
+
+def test_confusion_matrix_by_hand():
+    from picodet_cli.engine.confusion import confusion_matrix
+
+    gt = {
+        "images": [{"id": 1}],
+        "categories": [{"id": 7, "name": "a"}, {"id": 9, "name": "b"}],
+        "annotations": [{"image_id": 1, "category_id": 7, "bbox": [0, 0, 10, 10]},
+                        {"image_id": 1, "category_id": 9, "bbox": [50, 50, 10, 10]}],
+    }  # fmt: skip
+    dets = [
+        {"image_id": 1, "category_id": 9, "bbox": [0, 0, 10, 10], "score": 0.9},  # a seen as b
+        {"image_id": 1, "category_id": 9, "bbox": [80, 80, 5, 5], "score": 0.9},  # nothing there
+        {"image_id": 1, "category_id": 7, "bbox": [50, 50, 10, 10], "score": 0.1},  # below the threshold
+    ]
+    names, matrix = confusion_matrix(gt, dets)
+    assert names == ["a", "b"]
+    assert matrix.tolist() == [[0, 0, 0], [1, 0, 1], [0, 1, 0]]

@@ -19,6 +19,26 @@ def test_quick_demo_runs_offline(tmp_path: Path, monkeypatch):
         ("train", "done"), ("eval", "done"), ("export", "done"),
     ]  # fmt: skip
     assert summary["stages"][2]["summary"]["formats"] == {"onnx": "ok"}
-    predictions = json.loads((Path(summary["predictions"]) / "predictions.json").read_text())
-    assert len(predictions) == 3 and all("detections" in p for p in predictions)
-    assert Path(summary["weights"]).is_file()
+    run_dir = tmp_path / "demo-quick"  # a quick look never replaces the trained demo in runs/demo
+    assert Path(summary["run_dir"]) == run_dir and Path(summary["weights"]) == run_dir / "weights" / "best.pdparams"
+    assert Path(summary["weights"]).is_file() and (run_dir / "run.json").is_file()
+    predictions = json.loads(Path(summary["predictions"]).read_text())  # the schema `picodet predict` writes
+    assert set(predictions) == {"model", "score_threshold", "predictions", "skipped"}
+    assert len(predictions["predictions"]) == 3 and all(Path(p["output"]).is_file() for p in predictions["predictions"])
+    assert set(summary["plots"]) == {"curves", "pr_curve", "confusion"}
+    assert all(Path(p).stat().st_size > 1000 for p in summary["plots"].values())
+    assert "checks that every stage runs" in summary["note"] and "mAP near 0" in summary["note"]
+
+
+def test_quick_demo_says_it_only_checks_the_pipeline(tmp_path: Path, monkeypatch):
+    from picodet_cli.pipelines.demo import QUICK_NOTE, demo_overrides, demo_run_dir
+
+    assert "learned" in QUICK_NOTE and demo_run_dir(tmp_path / "demo", quick=False) == tmp_path / "demo"
+    sets = demo_overrides(
+        type(
+            "D", (), dict.fromkeys(("root", "train_images", "train_annotations", "val_images", "val_annotations"), "x")
+        )(),
+        tmp_path,
+        False,
+    )
+    assert f'output.dir="{tmp_path}"' in sets, "the full demo's run folder is --out itself (as recipe check says)"

@@ -32,6 +32,11 @@ def test_run_then_rerun_skips_unchanged_stages(run_args, tmp_path: Path):
     assert 0.0 <= rows[1]["summary"]["map50"] <= 1.0
     assert rows[2]["summary"]["formats"] == {"onnx": "ok"}
     assert (out / "export" / "export_report.json").is_file()
+    # the run folder as README lists it
+    assert (out / "run.json").is_file() and (out / "weights" / "model.json").is_file()
+    assert json.loads((out / "run.json").read_text())["overrides"][-2:] == ["train.epochs=1", 'export.formats=["onnx"]']
+    for name in ("results.png", "eval/PR_curve.png", "eval/confusion_matrix.png", "eval/metrics.json"):
+        assert (out / name).is_file(), name
 
     again = runner.invoke(app, [*run_args(out), "--only", "train,eval,export", "--json"])
     rows = json.loads(again.stdout[again.stdout.index("[") :])

@@ -52,9 +52,9 @@ def test_paddle_and_lite_rows_fail_with_the_install_hint(offline_report: dict):
 def test_the_table_shows_the_failed_rows(offline_report: dict):
     from rich.console import Console
 
-    from picodet_cli.slim.report import report_table
+    from picodet_cli.cli.quantize import quant_table
 
     console = Console(record=True, width=200)
-    console.print(report_table(offline_report))
+    console.print(quant_table(offline_report))
     text = console.export_text()
     assert "paddle_int8" in text and "FAILED" in text and "mAP50 (onnxruntime)" in text

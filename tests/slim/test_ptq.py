@@ -82,10 +82,10 @@ def test_quant_folder_opens_like_an_export_folder(ptq_report: dict):
 def test_report_table_renders(ptq_report: dict):
     from rich.console import Console
 
-    from picodet_cli.slim.report import report_table
+    from picodet_cli.cli.quantize import quant_table
 
     console = Console(record=True, width=160)
-    console.print(report_table(ptq_report))
+    console.print(quant_table(ptq_report))
     text = console.export_text()
     assert "mAP50 (onnxruntime)" in text and "latency (openvino)" in text and "quantized layers" in text
 
