@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import math
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,8 +83,9 @@ class ImageRecord:
 class DatasetIndex:
     """Images with their targets, class names and COCO category ids, plus counts of skipped items.
 
-    `coco_gt` is the ground truth used for evaluation (from the reader); when None it is built from
-    the records. It keeps what training does not use (crowd / difficult boxes as iscrowd=1).
+    `coco_gt` is the ground truth used for evaluation (from the reader, or a function that builds it when
+    asked); when None it is built from the records. It keeps what training does not use (crowd / difficult
+    boxes as iscrowd=1).
     `listed` counts the image entries the annotations list (kept or not); `examples` names the first
     files skipped per reason; `notes` counts what was read in a non-default way (VOC images found by the
     XML's stem, YOLO background images).
@@ -94,7 +96,7 @@ class DatasetIndex:
     category_ids: list[int]
     issues: dict[str, int]
     source: str
-    coco_gt: dict[str, Any] | None = field(default=None, repr=False)
+    coco_gt: dict[str, Any] | Callable[[], dict[str, Any]] | None = field(default=None, repr=False)
     listed: int = -1
     examples: dict[str, list[str]] = field(default_factory=dict, repr=False)
     notes: Tally = field(default_factory=Tally, repr=False)
@@ -110,11 +112,12 @@ class DatasetIndex:
         """A fresh COCO ground-truth dict restricted to the images in `records`."""
         if self.coco_gt is None:
             return coco_gt_from_records(self.records, self.class_names, self.category_ids)
+        gt = self.coco_gt() if callable(self.coco_gt) else self.coco_gt
         kept = {r.image_id for r in self.records}
         return {
-            "images": [dict(img) for img in self.coco_gt["images"] if img["id"] in kept],
-            "annotations": [copy.deepcopy(a) for a in self.coco_gt["annotations"] if a["image_id"] in kept],
-            "categories": [dict(c) for c in self.coco_gt["categories"]],
+            "images": [dict(img) for img in gt["images"] if img["id"] in kept],
+            "annotations": [copy.deepcopy(a) for a in gt["annotations"] if a["image_id"] in kept],
+            "categories": [dict(c) for c in gt["categories"]],
         }
 
     def summary(self) -> str:
@@ -203,39 +206,52 @@ def as_targets(boxes: list[list[float]], classes: list[int]) -> tuple[np.ndarray
     return np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(classes, np.int64).reshape(-1)
 
 
-def image_size(path: Path) -> tuple[int, int] | None:
+_SOF = frozenset((*range(0xC0, 0xC4), *range(0xC5, 0xC8), *range(0xC9, 0xCC), *range(0xCD, 0xD0)))
+_NO_LENGTH = frozenset((0x01, *range(0xD0, 0xD8)))
+HEAD_BYTES = 8192  # read at once: a JPEG's start-of-frame is almost always within it
+
+
+def image_size(path: Path | str) -> tuple[int, int] | None:
     """(width, height) from a PNG or JPEG header without decoding; other formats are decoded. None if unreadable."""
     try:
         with open(path, "rb") as handle:
-            head = handle.read(32)
+            head = handle.read(HEAD_BYTES)
             if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
                 return struct.unpack(">II", head[16:24])
             if head[:2] == b"\xff\xd8":
-                handle.seek(2)
-                return _jpeg_size(handle)
+                return _jpeg_size(head, handle)
     except (OSError, struct.error):
         return None
     image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     return (int(image.shape[1]), int(image.shape[0])) if image is not None else None
 
 
-def _jpeg_size(handle: Any) -> tuple[int, int] | None:
-    """Walk JPEG markers up to the first start-of-frame and read its size."""
+def _jpeg_size(head: bytes, handle: Any) -> tuple[int, int] | None:
+    """Walk JPEG markers up to the first start-of-frame and read its size (in `head`, then on in the file)."""
+    base, at = 0, 2  # head[0] is at file offset base
     while True:
-        marker = handle.read(2)
-        if len(marker) < 2 or marker[0] != 0xFF:
+        if at + 9 > len(head):  # past what was read: read on from the file
+            base += at
+            handle.seek(base)
+            head, at = handle.read(HEAD_BYTES), 0
+            if len(head) < 2:
+                return None
+        if head[at] != 0xFF:
             return None
-        kind = marker[1]
+        kind = head[at + 1]
         if kind == 0xFF:  # fill byte
-            handle.seek(-1, 1)
+            at += 1
             continue
-        if kind in (0x01, *range(0xD0, 0xD8)):  # markers without a length
+        if kind in _NO_LENGTH:
+            at += 2
             continue
-        (length,) = struct.unpack(">H", handle.read(2))
-        if kind in (*range(0xC0, 0xC4), *range(0xC5, 0xC8), *range(0xC9, 0xCC), *range(0xCD, 0xD0)):
-            height, width = struct.unpack(">xHH", handle.read(5))
+        if at + 9 > len(head):
+            return None
+        (length,) = struct.unpack_from(">H", head, at + 2)
+        if kind in _SOF:
+            height, width = struct.unpack_from(">HH", head, at + 5)
             return (width, height) if width and height else None
-        handle.seek(length - 2, 1)
+        at += 2 + length
 
 
 def image_dims(entry_w: Any, entry_h: Any, path: Path) -> tuple[int, int] | None:

@@ -14,6 +14,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from picodet_cli.data import records as rec
 from picodet_cli.data.records import IMAGE_SUFFIXES, DatasetError, DatasetIndex, ImageRecord, Tally
 
@@ -121,61 +123,133 @@ def read_yolo(
     if missing:
         raise DatasetError(f"{annotations.name}: image source not found: {missing[0]}", YOLO_HINT)
     skips, found = Tally(), Tally()
-    records = []
+    labels = _Labels()
+    sizes = []
     for path in paths:
-        dims = rec.image_size(path)
+        text = str(path)
+        dims = rec.image_size(text)
         if dims is None:
             skips.add(rec.UNKNOWN_SIZE if path.is_file() else rec.MISSING_IMAGE, path.name)
+            text = None
+        sizes.append(dims or (0, 0))
+        labels.read(label_path(text) if text else None, len(sizes) - 1, skips, found, path.name)
+    boxes, classes, starts = labels.finish(np.array(sizes, np.float64).reshape(-1, 2), len(names), paths, skips, found)
+    records = []
+    for i, (path, (width, height)) in enumerate(zip(paths, sizes, strict=True)):
+        if not width:
             continue
-        boxes, labels = _labels(label_path(str(path)), dims, len(names), skips, found, path.name)
-        if not boxes and not keep_empty:
+        rows = slice(starts[i], starts[i + 1])
+        if starts[i] == starts[i + 1] and not keep_empty:
             skips.add(rec.EMPTY_IMAGE, path.name)
             continue
-        records.append(ImageRecord(path, dims[0], dims[1], *rec.as_targets(boxes, labels), len(records)))
+        records.append(ImageRecord(path, width, height, boxes[rows], classes[rows], len(records)))
     category_ids = list(range(1, len(names) + 1))
     source = f"yolo:{annotations}:{images.name}"
     return DatasetIndex(records, names, category_ids, skips.counts, source, None, len(paths), skips.examples, found)
 
 
-def _labels(
-    path: str, dims: tuple[int, int], num_classes: int, skips: Tally, found: Tally, name: str
-) -> tuple[list[list[float]], list[int]]:
-    """Pixel xyxy boxes and classes of one label file; a missing file is a background image."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
-    except FileNotFoundError:
-        found.add(NO_LABELS, name)
-        return [], []
-    except (OSError, UnicodeDecodeError):
-        skips.add(rec.LABEL_LINE, Path(path).name)
-        return [], []
-    width, height = dims
-    boxes, labels = [], []
-    for line in text.splitlines():
-        parts = line.split()
-        if not parts:
-            continue
+class _Labels:
+    """Label lines of every image gathered as text, then checked, scaled and clipped as arrays at once."""
+
+    def __init__(self) -> None:
+        self.tokens: list[str] = []  # `class cx cy w h` lines of well-formed files, in order
+        self.counts: list[tuple[int, int]] = []  # (image, lines) for those tokens
+        self.slow: list[tuple[int, float, float, float, float, float]] = []  # (image, class, x1, y1, x2, y2)
+
+    def read(self, path: str | None, image: int, skips: Tally, found: Tally, name: str) -> None:
+        """Add one label file (None: the image is unusable; a missing file: a background image)."""
+        if path is None:
+            return
         try:
-            cls, values = int(parts[0]), [float(v) for v in parts[1:]]
-        except ValueError:
+            with open(path, encoding="utf-8") as handle:
+                text = handle.read()
+        except FileNotFoundError:
+            found.add(NO_LABELS, name)
+            return
+        except (OSError, UnicodeDecodeError):
             skips.add(rec.LABEL_LINE, Path(path).name)
-            continue
-        if len(values) == 4:
-            cx, cy, w, h = values
-            x1, y1, x2, y2 = cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2
-        elif len(values) >= 6 and len(values) % 2 == 0:
-            xs, ys = values[0::2], values[1::2]
-            x1, y1, x2, y2 = min(xs), min(ys), max(xs), max(ys)
-        else:
-            skips.add(rec.LABEL_LINE, Path(path).name)
-            continue
-        if not 0 <= cls < num_classes:
-            skips.add(rec.UNKNOWN_CLASS, Path(path).name)
-            continue
-        box = rec.clip_counted([x1 * width, y1 * height, x2 * width, y2 * height], width, height, skips, found, name)
-        if box is None:
-            continue
-        boxes.append(box)
-        labels.append(cls)
-    return boxes, labels
+            return
+        tokens = text.split()
+        lines = [line for line in text.splitlines() if line.strip()]
+        if len(tokens) == 5 * len(lines) and all(t.isdigit() for t in tokens[::5]):
+            self.tokens += tokens
+            self.counts.append((image, len(lines)))
+            return
+        for line in lines:  # polygons, or lines to count as malformed
+            row = _parse_line(line.split())
+            if row is None:
+                skips.add(rec.LABEL_LINE, Path(path).name)
+            else:
+                self.slow.append((image, *row))
+
+    def finish(
+        self, sizes: np.ndarray, num_classes: int, paths: list[Path], skips: Tally, notes: Tally
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Pixel xyxy boxes and classes of all images, grouped by image, and each image's first row."""
+        try:
+            fast = np.array(self.tokens, np.float64).reshape(-1, 5)
+        except ValueError:  # a token that is no number: find those files and parse them line by line (rare)
+            fast = self._split_bad_files(paths, skips)
+        image = np.repeat([c[0] for c in self.counts], [c[1] for c in self.counts]).astype(np.int64)
+        cx, cy, w, h = fast[:, 1], fast[:, 2], fast[:, 3], fast[:, 4]
+        corners = np.stack([fast[:, 0], cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], 1)
+        if self.slow:
+            slow = np.array(self.slow, np.float64)
+            image = np.concatenate([image, slow[:, 0].astype(np.int64)])
+            corners = np.concatenate([corners, slow[:, 1:]])
+        cls = corners[:, 0].astype(np.int64)
+        scale = np.concatenate([sizes, sizes], 1)[image]
+        xyxy = corners[:, 1:] * scale
+
+        def count(mask: np.ndarray, reason: str, into: Tally = skips) -> np.ndarray:
+            hits = np.flatnonzero(mask)
+            if len(hits):
+                into.add(reason, n=len(hits))
+                for j in hits[: rec.EXAMPLES_KEPT].tolist():
+                    into.add(reason, label_path(paths[image[j]].name), n=0)
+            return mask
+
+        left = ~count((cls < 0) | (cls >= num_classes), rec.UNKNOWN_CLASS)
+        left &= ~count(left & ~np.isfinite(xyxy).all(axis=1), rec.MALFORMED_BOX)
+        left &= ~count(left & ((xyxy[:, 2] <= xyxy[:, 0]) | (xyxy[:, 3] <= xyxy[:, 1])), rec.BAD_SIZE_BOX)
+        clipped = np.clip(xyxy, 0, scale)
+        left &= ~count(left & ((clipped[:, 2] <= clipped[:, 0]) | (clipped[:, 3] <= clipped[:, 1])), rec.OUTSIDE_BOX)
+        count(left & (np.abs(clipped - xyxy).max(axis=1) > 0.01), rec.CLIPPED_BOX, notes)
+        usable = np.flatnonzero(left)
+        order = usable[np.argsort(image[usable], kind="stable")]
+        starts = np.searchsorted(image[order], np.arange(len(sizes) + 1))
+        return clipped[order].astype(np.float32), cls[order], starts
+
+    def _split_bad_files(self, paths: list[Path], skips: Tally) -> np.ndarray:
+        """The [N, 5] rows of the files whose tokens are all numbers; the other files' lines go to `slow`."""
+        rows, good, at = [], [], 0
+        for image, lines in self.counts:
+            chunk = self.tokens[at : at + 5 * lines]
+            at += 5 * lines
+            try:
+                rows.append(np.array(chunk, np.float64).reshape(-1, 5))
+                good.append((image, lines))
+            except ValueError:
+                for k in range(lines):
+                    row = _parse_line(chunk[5 * k : 5 * k + 5])
+                    if row is None:
+                        skips.add(rec.LABEL_LINE, label_path(paths[image].name))
+                    else:
+                        self.slow.append((image, *row))
+        self.counts = good
+        return np.concatenate(rows) if rows else np.zeros((0, 5))
+
+
+def _parse_line(parts: list[str]) -> tuple[float, float, float, float, float] | None:
+    """(class, x1, y1, x2, y2) normalized from a box or polygon line; None when malformed."""
+    try:
+        cls, values = int(parts[0]), [float(v) for v in parts[1:]]
+    except ValueError:
+        return None
+    if len(values) == 4:
+        cx, cy, w, h = values
+        return cls, cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2
+    if len(values) >= 6 and len(values) % 2 == 0:
+        xs, ys = values[0::2], values[1::2]
+        return cls, min(xs), min(ys), max(xs), max(ys)
+    return None

@@ -125,7 +125,7 @@ def test_bad_override_says_set(tmp_path: Path, override: str, message: str):
         ('[train]\nepochs = "ten"\n', "r.toml: train.epochs: expected an integer, got 'ten'", "e.g. epochs = 300"),
         ("[train]\nepochs = true\n", "r.toml: train.epochs: expected an integer, got True", "e.g. epochs = 300"),
         ("[augment]\ncrop = 1\n", "r.toml: augment.crop: expected true or false, got 1", "e.g. crop = true"),
-        ('[data]\nformat = "yolo"\n', "r.toml: data.format: 'yolo' is not allowed", "one of: coco, voc"),
+        ('[data]\nformat = "yml"\n', "r.toml: data.format: 'yml' is not allowed", "one of: coco, voc, yolo"),
         (
             '[export]\nformats = ["onnx", "onx"]\n',
             "r.toml: export.formats: 'onx' is not allowed",
