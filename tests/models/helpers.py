@@ -11,13 +11,14 @@ from picodet_cli.models.spec import ArchSpec
 from picodet_cli.zoo import load_zoo
 
 
-def arch_for_config(config: dict[str, Any]) -> ArchSpec:
-    """The single zoo.toml architecture that a manifest's upstream `config` describes."""
+def arch_for_config(config: dict[str, Any], generation: str = "v1") -> ArchSpec:
+    """The single zoo.toml architecture of `generation` that a manifest's upstream `config` describes."""
     kwargs = config["backbone_kwargs"]
     found = [
         arch
         for arch in load_zoo().archs.values()
-        if arch.backbone == config["backbone"]
+        if arch.generation == generation
+        and arch.backbone == config["backbone"]
         and all(kwargs.get(k) == v for k, v in arch.backbone_args.items())
         and (arch.neck_channels, arch.head_channels, arch.head_convs, arch.share_cls_reg)
         == tuple(config[k] for k in ("neck_out_channels", "head_feat_channels", "head_num_convs", "share_cls_reg"))

@@ -57,4 +57,6 @@ def test_detect_matches_upstream_nms(golden_dirs: list[Path]) -> None:
         np.testing.assert_array_equal(bbox_num, ref["bbox_num"])
         order = np.lexsort(bbox.T[::-1])
         ref_order = np.lexsort(ref["bbox"].T[::-1])
-        np.testing.assert_allclose(bbox[order], ref["bbox"][ref_order], atol=1e-3)
+        # 1e-2 px, the box tolerance the v2 issue states: the boxes go through the whole network, and AVX-512
+        # oneDNN kernels land 1.25e-3 px away from the AVX2 ones on 480 px coordinates
+        np.testing.assert_allclose(bbox[order], ref["bbox"][ref_order], atol=1e-2)
