@@ -18,6 +18,7 @@ MODELS = {"s-320": ("picodet-s", 320), "s-416": ("picodet-s", 416), "l-640": ("p
 
 def main() -> None:
     from picodet_cli.bench import bench
+    from picodet_cli.bench.request import BenchRequest
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default=",".join(MODELS), help="subset of " + ", ".join(MODELS))
@@ -34,10 +35,10 @@ def main() -> None:
         arch, size = MODELS[name]
         model, imgsz = (name, None) if args.pretrained else (arch, size)
         print(f"{name}: benchmarking {args.formats} ...", file=sys.stderr)
-        report = bench(
+        report = bench(BenchRequest(
             model, formats=args.formats, threads=args.threads, imgsz=imgsz, warmup=args.warmup, runs=args.runs,
             verify=False, command=sys.argv,
-        )  # fmt: skip
+        ))  # fmt: skip
         results[name] = report.to_dict()
         for row in report:
             mean = f"{row.latency.mean:.2f} ms" if row.latency else row.error or row.note

@@ -68,6 +68,7 @@ def resolve_source(
     cache_dir: str | Path | None = None,
 ) -> Source:
     """Build MODEL (zoo name, architecture + weights, run weights file) or read an export folder."""
+    from ..defaults import check_input_size
     from ..models.pretrained import create_model, state_digest
     from ..predict.predictor import default_class_names
     from ..runtimes.registry import looks_like_artifact
@@ -76,8 +77,9 @@ def resolve_source(
         if weights is not None or imgsz is not None:
             raise PicodetError("an export folder is benchmarked as it is", "drop --weights and --imgsz")
         return from_export_folder(Path(model))
-    if imgsz is not None and (imgsz < 32 or imgsz % 32):
-        raise PicodetError(f"--imgsz {imgsz} is not a positive multiple of 32", "use e.g. 320 or 416")
+    problem = None if imgsz is None else check_input_size(imgsz)
+    if problem:
+        raise PicodetError(f"--imgsz {problem}", "use e.g. 320 or 416")
     loaded = create_model(model, weights, num_classes=num_classes, input_size=imgsz, cache_dir=cache_dir)
     layer = loaded.model
     layer.eval()

@@ -57,6 +57,7 @@ def request_from_recipe(path: Path, overrides: list[str] | None = None, weights:
 
 def plan(req: ExportRequest) -> tuple[Any, int]:
     """Check every flag before any work: (ExportOptions, input size); nothing is built yet."""
+    from ..defaults import DEFAULT_INPUT_SIZE, check_input_size
     from ..zoo import load_zoo
     from .formats import DEFAULT_OPSET, select_formats
     from .pipeline import ExportOptions
@@ -64,10 +65,11 @@ def plan(req: ExportRequest) -> tuple[Any, int]:
     formats, skipped = select_formats(
         req.to, fp16=req.fp16, postprocess=req.postprocess, target=req.target, opset=req.opset
     )
-    if req.imgsz is not None and (req.imgsz < 32 or req.imgsz % 32):
-        raise PicodetError(f"--imgsz {req.imgsz} is not a positive multiple of 32", "use e.g. 320 or 416")
+    problem = None if req.imgsz is None else check_input_size(req.imgsz)
+    if problem:
+        raise PicodetError(f"--imgsz {problem}", "use e.g. 320 or 416")
     entry = load_zoo().find(req.model)
-    size = req.imgsz or (entry.input_size if entry else None) or 320
+    size = req.imgsz or (entry.input_size if entry else None) or DEFAULT_INPUT_SIZE
     out = req.out or Path("runs/export") / f"{Path(req.model).name}-{size}"
     options = ExportOptions(
         formats=formats, out_dir=out, postprocess=req.postprocess, fp16=req.fp16,

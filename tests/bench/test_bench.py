@@ -36,6 +36,22 @@ def test_report_is_json_with_model_and_host(report):
     assert data["host"]["command"] == "picodet bench test"
     assert data["host"]["packages"]["onnxruntime"]
     assert set(data["rows"][0]["latency"]) >= set(LATENCY_KEYS)
+    assert data["map_unit"].startswith("fraction 0-1")
+
+
+def test_table_shows_map_as_eval_does(report):
+    """Fractions 0-1 with three decimals, as `picodet eval` prints them (not percentages)."""
+    from rich.console import Console
+
+    from picodet_cli.bench.table import bench_table
+
+    data = report.to_dict()
+    console = Console(record=True, width=250)
+    console.print(bench_table(data))
+    text = console.export_text()
+    row = data["rows"][0]
+    assert "mAP 0-1" in text and "mAP as a fraction 0-1" in text
+    assert f"{row['map50']:.3f}" in text.split(row["format"], 1)[1].splitlines()[0]
 
 
 def test_exports_are_reused_when_nothing_changed(report, checkpoint, bench_cache):
@@ -84,6 +100,7 @@ def test_bad_flags_are_refused_before_any_work():
     runner = CliRunner()
     assert "unknown export format" in runner.invoke(app, ["bench", "s-320", "--formats", "onxx"]).output
     assert "needs --images" in runner.invoke(app, ["bench", "s-320", "--data", "x.json"]).output
+    assert "overrides the recipe given as --data" in runner.invoke(app, ["bench", "s-320", "--set", "a.b=1"]).output
     assert "add --device arm" in runner.invoke(app, ["bench", "s-320", "--adb"]).output
 
 
@@ -128,3 +145,26 @@ def test_recipe_bench_stage_uses_the_run_export(report, checkpoint, dataset, tmp
     (row,) = summary["rows"]
     assert row["status"] == "ok" and row["artifact"] == report.row("onnx").artifact
     assert isinstance(row["map"], float) and ": 4 images" in summary["data"]
+
+
+def test_data_json_without_images_names_the_folder_it_needs(dataset):
+    result = CliRunner().invoke(app, ["bench", "s-320", "--data", str(dataset.val_annotations)], terminal_width=300)
+    assert result.exit_code == 1 and "needs --images FOLDER" in result.output
+    first = json.loads(Path(dataset.val_annotations).read_text())["images"][0]["file_name"]
+    assert f"the folder holding {first}" in result.output
+
+
+def test_set_overrides_the_data_recipe(dataset, tmp_path):
+    from picodet_cli.bench.inputs import load_index
+
+    annotations = json.loads(Path(dataset.val_annotations).read_text())
+    annotations["images"] = annotations["images"][:1]
+    one = tmp_path / "one.json"
+    one.write_text(json.dumps(annotations))
+    recipe = tmp_path / "r.toml"
+    recipe.write_text(
+        f'[model]\narch = "picodet-s"\n\n[data]\nroot = "{dataset.root}"\nval_images = "val/images"\n'
+        'val_annotations = "val/annotations.json"\nclasses = ["circle", "square", "triangle", "star"]\n'
+    )
+    assert len(load_index(recipe, None)) == 4
+    assert len(load_index(recipe, None, [f'data.val_annotations="{one}"'])) == 1
