@@ -35,7 +35,8 @@ def main() -> None:
     checksum = sum(float(p.sum()) for p in trainer.model.parameters() if not p.stop_gradient)
     digest = hashlib.sha256()  # of the trained parameters (BatchNorm statistics stay per rank, as upstream)
     for name, value in sorted(trainer.model.named_parameters()):
-        digest.update(name.encode() + value.numpy().tobytes())
+        if not value.stop_gradient:
+            digest.update(name.encode() + value.numpy().tobytes())
     print(
         f"rank {rank}/{world}: steps {result.steps} param-checksum {checksum:.8f} weights-sha256 {digest.hexdigest()}",
         flush=True,
