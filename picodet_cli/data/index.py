@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 from pathlib import Path
 
-from picodet_cli.data.coco import read_coco
+from picodet_cli.data.formats import READERS
 from picodet_cli.data.records import DatasetError, DatasetIndex
-from picodet_cli.data.voc import read_voc
-from picodet_cli.data.yolo import read_yolo
 
-READERS = {"coco": read_coco, "voc": read_voc, "yolo": read_yolo}
 log = logging.getLogger(__name__)
 
 
@@ -27,9 +25,11 @@ def read_dataset(
     With `warn`, what was skipped (and images found by a fallback rule) is logged as one warning, the way the
     data layer's warnings reach the CLI; callers that report the index themselves pass False.
     """
-    reader = READERS.get(str(format).lower())
-    if reader is None:
+    target = READERS.get(str(format).lower())
+    if target is None:
         raise DatasetError(f"unknown dataset format {format!r}", f"use one of: {', '.join(READERS)}")
+    module, name = target.split(":")
+    reader = getattr(importlib.import_module(module), name)
     index = reader(Path(images), Path(annotations), classes, keep_empty)
     message = index.warning() if warn else None
     if message:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
+from ..data.formats import READERS
 from ..defaults import BENCH_DEVICES, DEFAULT_INPUT_SIZE, SIZE_MULTIPLE
 from ..errors import PicodetError
 from ..export.formats import FORMAT_NAMES, POSTPROCESS_MODES, TARGETS
@@ -25,7 +26,7 @@ class RecipeError(PicodetError):
 
 
 STAGES = ("train", "eval", "quantize", "export", "bench")
-DATA_FORMATS = ("coco", "voc", "yolo")
+DATA_FORMATS = tuple(READERS)  # the data layer's table of readers is the one list of formats
 FORMAT_CHOICES = (*FORMAT_NAMES, "all")  # the export format table is the one source of names
 COCO_LAYOUT = {
     "train_images": "train2017",
