@@ -63,7 +63,7 @@ def test_int8_onnx_keeps_its_quantize_ops(exported: dict):
 def test_formats_without_an_int8_form_are_refused(ptq_report: dict, tmp_path: Path, to: str):
     from picodet_cli.slim.export_quantized import export_quantized
 
-    with pytest.raises(PicodetError, match="exports to onnx, openvino, paddle, lite only"):
+    with pytest.raises(PicodetError, match="exports to paddle, onnx, lite, openvino only"):
         export_quantized(Path(ptq_report["out_dir"]), to, tmp_path)
 
 
