@@ -41,8 +41,18 @@ def test_export_folder_and_paddle_folder(golden_fp16_export, paddle_prediction):
 def test_fp16_artifact_predicts_close_to_paddle(golden_fp16_export, paddle_prediction):
     out, _ = golden_fp16_export
     got = Detector(out / "openvino", score_threshold=0.3).predict(ASSET)
-    top = {(d.class_id, round(d.box[0])) for d in paddle_prediction.detections[:10]}
-    assert len(top & {(d.class_id, round(d.box[0])) for d in got.detections}) >= 8
+    # Matched by class and IoU, not by rounded pixels: on CPUs with AVX512-FP16 OpenVINO computes in half
+    # precision and a box edge moves by a pixel or two.
+    matched = [p for p in paddle_prediction.detections[:10] if any(_same_box(p, d) for d in got.detections)]
+    assert len(matched) >= 8
+
+
+def _same_box(a, b, min_iou=0.9) -> bool:
+    ax1, ay1, ax2, ay2 = a.box
+    bx1, by1, bx2, by2 = b.box
+    inter = max(0.0, min(ax2, bx2) - max(ax1, bx1)) * max(0.0, min(ay2, by2) - max(ay1, by1))
+    union = (ax2 - ax1) * (ay2 - ay1) + (bx2 - bx1) * (by2 - by1) - inter
+    return a.class_id == b.class_id and inter / union >= min_iou
 
 
 def test_paddledetection_onnx_without_metadata(golden_fp16_export, paddle_prediction, tmp_path):
