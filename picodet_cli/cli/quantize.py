@@ -143,7 +143,9 @@ def export_quant_dir(
     if given:
         raise PicodetError(f"not for a quantized model: {', '.join(given)}", "drop them")
     if to is None:
-        raise PicodetError("give --to FORMAT", "onnx, openvino, paddle, lite or all")
+        from ..export.formats import INT8_FORMATS
+
+        raise PicodetError("give --to FORMAT", f"{', '.join(INT8_FORMATS)} or all")
     report, path = export_quantized(
         quant_dir, to, out, target, verify, lambda f: err_console.print(f"exporting [bold]{f}[/] ...")
     )

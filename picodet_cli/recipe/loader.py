@@ -418,10 +418,11 @@ def _split_line(split: Any) -> str:
 
 def _check_export(recipe: Recipe, label: str) -> str:
     """The export formats must honour the flags (`opset` only reaches the formats that take it)."""
-    from ..export.formats import select_formats
+    from ..export.formats import FORMAT_NAMES, get_format, select_formats
 
     export = recipe.export
-    target = export.target if {"lite", "all"} & set(export.formats) else None
+    named = [get_format(name) for name in export.formats if name in FORMAT_NAMES]
+    target = export.target if "all" in export.formats or any(f.targets for f in named) else None
     try:
         chosen, _ = select_formats(
             ",".join(export.formats), fp16=export.fp16, postprocess=export.postprocess, target=target, opset=None
