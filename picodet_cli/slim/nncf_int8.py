@@ -31,12 +31,15 @@ def quantize_openvino_int8(
     metric: Metric | None = None,
     val_size: int = 0,
     max_drop: float = 0.01,
+    max_reverts: int = 20,
 ) -> dict[str, Any]:
     """Quantize `fp32_onnx` with NNCF into `out_xml` (+ .bin).
 
     Returns {"integer_convs", "float_convs" (counted in the compiled graph), "kept_float" (convs without an INT8
-    input: NNCF's rules plus the reverted ones), "reverted" (by accuracy control), "accuracy_control"}.
-    `metric` and `val_size` (validation images) turn on accuracy control (absolute mAP drop <= `max_drop`).
+    input: NNCF's rules plus the reverted ones), "reverted" (ops whose INT8 input accuracy control removed, by ONNX
+    node name), "accuracy_control"}.
+    `metric` and `val_size` (validation images) turn on accuracy control (absolute mAP drop <= `max_drop`, at most
+    `max_reverts` quantizer groups reverted: each costs one validation run).
     """
     import nncf
     import openvino as ov
@@ -46,22 +49,26 @@ def quantize_openvino_int8(
     common = {"subset_size": len(calib), "preset": nncf.QuantizationPreset.PERFORMANCE}
     with _quiet_nncf():
         quantized = nncf.quantize(model, calibration, **common)
-        default_float = {name for name, quantized in conv_precisions(quantized).items() if not quantized}
+        default_inputs = quantized_inputs(quantized)
         if metric is not None and val_size:
 
             def validate(compiled: Any, positions: Any) -> tuple[float, None]:
                 return metric(_runner(compiled), list(positions)), None
 
+            from nncf.quantization.advanced_parameters import AdvancedAccuracyRestorerParameters
+
+            restorer = AdvancedAccuracyRestorerParameters(max_num_iterations=max_reverts)
             quantized = nncf.quantize_with_accuracy_control(
-                model, calibration, nncf.Dataset(list(range(val_size))), validate, max_drop=max_drop, **common
-            )
+                model, calibration, nncf.Dataset(list(range(val_size))), validate, max_drop=max_drop,
+                advanced_accuracy_restorer_parameters=restorer, **common,
+            )  # fmt: skip
     out_xml.parent.mkdir(parents=True, exist_ok=True)
     ov.save_model(quantized, str(out_xml))
     kept = {name for name, quantized in conv_precisions(quantized).items() if not quantized}
     return {
         **integer_convs(out_xml),
         "kept_float": sorted(kept),
-        "reverted": sorted(kept - default_float),
+        "reverted": sorted(default_inputs - quantized_inputs(quantized)),
         "accuracy_control": {"max_drop": max_drop, "val_images": val_size} if metric is not None and val_size else None,
     }
 
@@ -86,6 +93,16 @@ def _quiet_nncf() -> Iterator[None]:
             yield
     finally:
         nncf.set_log_level(level)
+
+
+def quantized_inputs(model: Any) -> set[str]:
+    """ONNX names of the ops that take an INT8 (FakeQuantize) activation input in the OpenVINO model."""
+    names = set()
+    for op in model.get_ops():
+        if op.get_type_name() == "FakeQuantize" and op.input_value(0).get_node().get_type_name() != "Constant":
+            for target in op.output(0).get_target_inputs():
+                names.add(target.get_node().get_friendly_name().split("/")[0])
+    return names
 
 
 def conv_precisions(model: Any) -> dict[str, bool]:

@@ -67,7 +67,8 @@ def test_openvino_int8_by_nncf_runs_integer_convs(fp32, tmp_path: Path):
 
 
 def test_accuracy_control_keeps_the_measured_worst_layers_float(fp32, tmp_path: Path):
-    """A metric that rewards agreement with FP32 and a zero drop allowance: NNCF must revert layers to FP32."""
+    """A metric that rewards agreement with FP32 and a ~zero drop allowance (a random-init head is near constant,
+    so its INT8 error is ~1e-7): NNCF must revert quantizers, by measurement."""
     import onnxruntime as ort
 
     from picodet_cli.slim.nncf_int8 import quantize_openvino_int8
@@ -83,6 +84,6 @@ def test_accuracy_control_keeps_the_measured_worst_layers_float(fp32, tmp_path: 
             errors.append(max(float(np.abs(np.asarray(g) - r).max()) for g, r in zip(got, reference[i], strict=True)))
         return -float(np.mean(errors))
 
-    info = quantize_openvino_int8(onnx_path, calib, tmp_path / "model.xml", metric, len(calib), max_drop=1e-4)
-    assert info["accuracy_control"] == {"max_drop": 1e-4, "val_images": 4}
-    assert info["reverted"] and set(info["reverted"]) <= set(info["kept_float"]), info
+    info = quantize_openvino_int8(onnx_path, calib, tmp_path / "model.xml", metric, len(calib), 1e-9, max_reverts=2)
+    assert info["accuracy_control"] == {"max_drop": 1e-9, "val_images": 4}
+    assert 1 <= len(info["reverted"]) <= 4, info  # a reverted group holds one or a few quantizers
