@@ -32,7 +32,9 @@ def test_report_has_every_field(ptq_report: dict):
                 "fp32", "int8", "drop", "sizes_bytes", "latency", "ok"):  # fmt: skip
         assert key in on_disk, key
     assert set(on_disk["fp32"]) == {"map", "map50"}
-    assert set(on_disk["int8"]) == {"onnxruntime", "paddle"}
+    assert set(on_disk["int8"]) == {"onnxruntime", "openvino", "paddle"}
+    assert set(on_disk["recommend"]) == {"onnxruntime", "openvino", "paddle"}
+    assert on_disk["cpu"]["model"] and isinstance(on_disk["cpu"]["int8_features"], list)
     assert all(set(v) == {"map", "map50"} for v in on_disk["drop"].values())
     assert on_disk["quantized_layers"]["paddle"] > 50 and on_disk["quantized_layers"]["onnx"] > 50
     assert on_disk["failed"] == {}
@@ -43,13 +45,17 @@ def test_report_has_every_field(ptq_report: dict):
     assert sizes["lite_int8_arm"] > 0
 
 
-def test_both_formats_quantize_the_regular_convs_and_leave_depthwise_fp32(ptq_report: dict):
+def test_int8_convs_are_counted_per_format(ptq_report: dict):
+    """onnxruntime runs every conv it was asked to quantize as QLinearConv; Paddle quantizes the regular convs."""
     from picodet_cli.slim.onnx_int8 import depthwise_convs
 
-    layers = ptq_report["quantized_layers"]
+    layers, notes = ptq_report["quantized_layers"], ptq_report["layers"]
     depthwise = depthwise_convs(Path(ptq_report["fp32_artifacts"]["onnx"]))
     assert len(depthwise) > 10
-    assert layers["paddle"] == layers["onnx"] == layers["total"] - len(depthwise)
+    assert layers["paddle"] == layers["total"] - len(depthwise)
+    ort = notes["onnxruntime"]
+    assert ort["integer_convs"] + ort["float_convs"] == layers["total"] == layers["onnx"] + ort["float_convs"]
+    assert notes["openvino"]["integer_convs"] > 50 and notes["openvino"]["why"]
 
 
 def test_int8_graphs_hold_quantize_ops(ptq_report: dict):
