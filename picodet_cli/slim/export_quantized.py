@@ -1,7 +1,7 @@
 """`picodet export QUANT_DIR --to ...`: the INT8 models of a `picodet quantize` folder, through the export pipeline.
 
 The formats with an INT8 form name a writer here in the format table (`Format.int8_writer`): `onnx` copies the
-QDQ ONNX; `openvino` converts that QDQ ONNX to IR again (OpenVINO keeps the INT8 FakeQuantize ops); `paddle`
+QDQ ONNX; `openvino` copies the NNCF INT8 IR (slim/nncf_int8.py); `paddle`
 copies the Paddle INT8 program; `lite` copies the `.nb` of the target from the quantization run, or runs
 paddle_lite_opt on the Paddle INT8 program (legacy toolchain). The pipeline stages, verifies (INT8 limits, against
 the folder's FP32 ONNX run by onnxruntime, on the calibration image the run kept) and reports them like any
@@ -48,6 +48,9 @@ def write_onnx(ctx: Any) -> list[Path]:
 
 
 def write_openvino(ctx: Any) -> list[Path]:
+    """The NNCF INT8 IR of the quantize run (older runs: their QDQ ONNX converted to IR)."""
+    if (ctx.options.quant_dir / "openvino_int8" / "model.xml").is_file():
+        return _copy(ctx, "openvino_int8", ("model.xml", "model.bin"))
     from ..export.openvino import export_openvino
 
     return export_openvino(_source(ctx, "onnx_int8/model.onnx"), ctx.folder / "model.xml", False)
