@@ -40,6 +40,7 @@ class ZooEntry:
     log_url: str
     config_url: str
     sha256: str
+    cpu_latency_ms: float | None = None  # published x86 CPU latency (v2 zoo: i7-10750H, Paddle Inference + MKLDNN)
 
     @property
     def file_name(self) -> str:
@@ -61,7 +62,9 @@ _MODEL_FIELDS: dict[str, type | tuple[type, ...]] = {
     "log_url": str,
     "config_url": str,
     "sha256": str,
+    "cpu_latency_ms": (int, float),
 }
+_MODEL_OPTIONAL = ("cpu_latency_ms",)
 _ARCH_FIELDS: dict[str, type | tuple[type, ...]] = {
     "description": str,
     "generation": str,
@@ -122,7 +125,7 @@ def _parse_arch(path: Path, name: str, table: dict[str, Any]) -> ArchSpec:
 
 def _parse_model(path: Path, name: str, table: dict[str, Any], archs: dict[str, ArchSpec]) -> ZooEntry:
     where = f"{path.name} [model.{name}]"
-    _check_keys(where, table, _MODEL_FIELDS, tuple(_MODEL_FIELDS))
+    _check_keys(where, table, _MODEL_FIELDS, tuple(k for k in _MODEL_FIELDS if k not in _MODEL_OPTIONAL))
     if table["arch"] not in archs:
         raise PicodetError(
             f"{where}: field 'arch' names unknown architecture '{table['arch']}'", f"one of: {', '.join(archs)}"
