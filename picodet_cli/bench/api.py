@@ -167,6 +167,31 @@ def _emulator(names: list[str], skipped: dict[str, str], cpu: str | None, progre
     return emulator
 
 
+def _quant_dir(source: Any, req: BenchRequest) -> Path | None:
+    """The `picodet quantize` folder whose INT8 artifacts get rows: MODEL itself or `req.quant_dir`."""
+    from .int8 import is_quant_folder
+
+    if source.export_dir is not None and is_quant_folder(source.export_dir):
+        return source.export_dir
+    return None if req.quant_dir is None else Path(req.quant_dir)
+
+
+def _int8_rows(quant_dir: Path, names: list[str], bgr: Any, tensors: Any, threads: int, warmup: int, runs: int,
+               index: Any, progress: Callable[[str], None]) -> list[BenchRow]:  # fmt: skip
+    """The quantize folder's INT8 artifacts timed like the FP32 rows (mAP on `index` when given)."""
+    from .int8 import rows_for
+    from .local import bench_artifact
+
+    rows = []
+    for row, folder in rows_for(quant_dir, names, index is not None):
+        progress(f"benchmarking {row.format} INT8")
+        note = row.note  # where the mAP comes from; timing may add its own note
+        rows.append(bench_artifact(row, folder, bgr, tensors, threads, warmup, runs, index))
+        if note and row.note != note:
+            row.note = f"{row.note}; {note}" if row.note else note
+    return rows
+
+
 def _add_throughput(rows: list[BenchRow], gflops: float | None, peak: float | None) -> None:
     for row in rows:
         if gflops is None or row.latency is None or row.status != "ok":
@@ -180,6 +205,13 @@ def _check(req: BenchRequest) -> tuple[int, int]:
     _check_device(req.device, req.adb, req.emulate)
     if req.warmup < 0 or req.runs < 1:
         raise PicodetError("--warmup must be >= 0 and --runs >= 1")
+    if req.quant_dir is not None:
+        from .int8 import is_quant_folder
+
+        if not is_quant_folder(req.quant_dir):
+            raise PicodetError(f"{req.quant_dir} is not a `picodet quantize` folder", "pass one with quant_report.json")
+        if req.device != "cpu":
+            raise PicodetError("INT8 rows are timed on this host only", "drop --int8 or use --device cpu")
     if req.overrides and not (isinstance(req.data, str | Path) and Path(req.data).suffix == ".toml"):
         raise PicodetError("--set overrides the recipe given as --data", "add --data RECIPE.toml or drop --set")
     if not req.emulate:
@@ -231,6 +263,7 @@ def bench(
     )
     num_classes = len(index.class_names) if index is not None else None
     source = resolve_source(req.model, req.weights, req.imgsz, num_classes, req.cache_dir)
+    quant_dir = _quant_dir(source, req)
     files = image_files(images_path, index)
     bgr, tensors = load_images(files, source.input_size)
     cache = get_settings(req.cache_dir).cache_dir
@@ -248,6 +281,7 @@ def bench(
         for name in names:
             item = exported[name]
             row = BenchRow(name, size_mb=item.size_mb, reused=item.reused, device=phone_model if phone else "host")
+            row.precision = "fp16" if req.fp16 else "fp32"
             rows.append(row)
             if item.folder is None:
                 row.fail(item.status if item.status != "ok" else "failed", item.error or "export failed", item.hint)
@@ -260,6 +294,12 @@ def bench(
             else:
                 progress(f"benchmarking {name}")
                 bench_artifact(row, item.folder, bgr, tensors, threads, warmup, runs, index)
+        if quant_dir is not None and phone is None and emulator is None:
+            rows += _int8_rows(quant_dir, names, bgr, tensors, threads, warmup, runs, index, progress)
+    if quant_dir is not None:
+        from .int8 import add_speedups
+
+        add_speedups(rows, quant_dir)
     rows += [BenchRow(name, status="skipped", note=reason) for name, reason in skipped.items()]
     peak = measure_peak_gflops()
     if emulator is None:  # emulated latencies say nothing about throughput
@@ -278,6 +318,14 @@ def bench(
         "host": environment(req.command),
     }  # fmt: skip
     return BenchReport(header, rows)
+
+
+def _stage_quant_dir(recipe: Any) -> Path | None:
+    """The quantize stage's folder (`<output.dir>/quant`) when it ran: its INT8 rows join the bench stage."""
+    from .int8 import is_quant_folder
+
+    folder = Path(recipe.output.dir) / "quant"
+    return folder if is_quant_folder(folder) else None
 
 
 def run_bench_stage(recipe: Any, weights: Path | None, export_dir: Path | None) -> dict[str, Any]:
@@ -303,6 +351,7 @@ def run_bench_stage(recipe: Any, weights: Path | None, export_dir: Path | None) 
         runs=settings.runs,
         data=recipe_index(recipe) if settings.data else None,
         export_dir=export_dir if export_dir is not None and export_dir.is_dir() else None,
+        quant_dir=_stage_quant_dir(recipe),
         command=["picodet", "run", str(recipe.path)],
     )
     return bench(request).to_dict()

@@ -121,13 +121,20 @@ def export_missing(
 
 
 def folder_formats(folder: Path, names: list[str]) -> dict[str, ExportedFormat]:
-    """The formats of a given export (or `picodet quantize`) folder, nothing exported: missing ones are failed."""
+    """The formats of a given export folder, nothing exported: missing ones are failed. For a `picodet quantize`
+    folder these are its FP32 references (`fp32/<format>`; formats without one are skipped), its INT8 artifacts
+    are rows of their own (see int8.py)."""
+    from .int8 import fp32_folder, is_quant_folder
+
     found = {}
+    quant = is_quant_folder(folder)
     for name in names:
-        sub = folder / name
-        if not sub.is_dir():
-            sub = folder / f"{name}_int8"  # a quantize output folder
-        if sub.is_dir():
+        sub = fp32_folder(folder, name) if quant else folder / name
+        if quant and sub is None:
+            found[name] = ExportedFormat(
+                name, None, error=f"{folder} keeps no FP32 {name} model (its INT8 row is below)", status="skipped"
+            )
+        elif sub.is_dir():
             size = sum(p.stat().st_size for p in sub.rglob("*") if p.is_file() and p.name != "picodet.json") / 1e6
             found[name] = ExportedFormat(name, sub, round(size, 4), reused=True)
         else:

@@ -30,5 +30,6 @@ class BenchRequest:
     affinity: str = "big"
     verify: bool = True  # verify fresh exports against the Paddle model
     export_dir: Path | None = None  # an export folder of these same weights: its formats are benchmarked as they are
+    quant_dir: Path | None = None  # a `picodet quantize` folder of these same weights: INT8 rows beside the FP32 ones
     cache_dir: Path | None = None
     command: list[str] | None = None  # the command line recorded in the report

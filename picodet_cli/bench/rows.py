@@ -18,6 +18,7 @@ class BenchRow:
 
     format: str
     status: str = "ok"
+    precision: str | None = None  # fp32 | fp16 | int8 (None: the published reference)
     runtime: str | None = None
     runtime_version: str | None = None
     size_mb: float | None = None
@@ -29,6 +30,7 @@ class BenchRow:
     threads: int | None = None
     gflops_per_s: float | None = None
     peak_fraction: float | None = None  # achieved GFLOP/s over the measured matmul peak
+    speedup: float | None = None  # INT8 rows: FP32 latency of the same runtime / this row's latency
     device: str | None = None
     artifact: str | None = None
     reused: bool | None = None  # artifact taken from an earlier export

@@ -9,10 +9,10 @@ from typing import Any
 
 STYLES = {"ok": "green", "failed": "red", "missing": "red", "skipped": "dim", "published": "cyan"}
 COLUMNS = (
-    "format", "status", "MB", "mAP 0-1", "mAP50 0-1", "ms mean/p50/p90/min", "e2e ms", "FPS", "GFLOP/s (peak)",
-    "runtime x threads", "details",
+    "format", "precision", "status", "MB", "mAP 0-1", "mAP50 0-1", "ms mean/p50/p90/min", "vs FP32", "e2e ms", "FPS",
+    "GFLOP/s (peak)", "runtime x threads", "details",
 )  # fmt: skip
-NUMERIC = {"MB", "mAP 0-1", "mAP50 0-1", "e2e ms", "FPS", "GFLOP/s (peak)"}
+NUMERIC = {"MB", "mAP 0-1", "mAP50 0-1", "vs FP32", "e2e ms", "FPS", "GFLOP/s (peak)"}
 
 
 def _num(value: float | None, spec: str) -> str:
@@ -61,11 +61,13 @@ def bench_table(report: dict[str, Any]) -> Any:
             details = f"{row['device']}; {details}" if details else row["device"]
         table.add_row(
             row["format"],
+            row.get("precision") or "-",
             f"[{STYLES.get(status, '')}]{status}[/]",
             _num(row["size_mb"], ".2f"),
             _num(row["map"], ".3f"),
             _num(row["map50"], ".3f"),
             _latency(row["latency"]),
+            "-" if row.get("speedup") is None else f"{row['speedup']:.2f}x",
             _num(row["e2e_ms"], ".2f"),
             _num(row["fps"], ".1f"),
             throughput,

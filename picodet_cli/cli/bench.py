@@ -23,6 +23,8 @@ Examples:\n
   picodet bench picodet-s --weights best.pdparams --imgsz 320 --data recipes/s-320-coco.toml\n
   picodet bench s-320 --data my.toml --set data.root=/data/coco --formats onnx\n
   picodet bench runs/export/s-416-416 --formats onnx,mnn\n
+  picodet bench runs/demo/quant --formats onnx,openvino,paddle   (FP32 and INT8 rows)\n
+  picodet bench runs/demo/weights/best.pdparams --int8 runs/demo/quant --formats onnx,openvino\n
   picodet bench s-416 --device arm --adb --formats lite,ncnn --runner ./benchncnn --verbose\n
   picodet bench s-416 --device arm --adb R58M123ABC --formats ncnn --runner ./benchncnn\n
   picodet bench s-320 --device arm --emulate --formats onnx,ncnn,mnn --fp16\n
@@ -74,6 +76,10 @@ def bench_command(
     runner: Annotated[list[Path] | None, typer.Option(help=f"Device benchmark binary: {RUNNERS}.")] = None,
     affinity: Annotated[str, typer.Option(help="Phone CPU cores: big | little | all | hex mask (taskset).")] = "big",
     verify: Annotated[bool, typer.Option(help="Verify fresh exports against the Paddle model.")] = True,
+    int8: Annotated[
+        Path | None,
+        typer.Option("--int8", help="A `picodet quantize` folder of these weights: its INT8 rows beside FP32."),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show the adb command lines.")] = False,
     save: Annotated[
         Path | None, typer.Option(help="Also write the JSON report to this file (and its chart beside it, .png).")
@@ -99,7 +105,7 @@ def bench_command(
         model, weights=weights, formats=formats, device=device, threads=threads, imgsz=imgsz, fp16=fp16,
         warmup=warmup, runs=runs, data=data, images=images, overrides=list(overrides or []),
         adb=(serial or "") if adb else None, emulate=emulate, emulate_cpu=emulate_cpu, runners=runner or [],
-        affinity=affinity, verify=verify, cache_dir=cache_dir, command=["picodet", *sys.argv[1:]],
+        affinity=affinity, verify=verify, quant_dir=int8, cache_dir=cache_dir, command=["picodet", *sys.argv[1:]],
     )  # fmt: skip
     report = bench(request, progress=lambda m: err_console.print(f"{m} ..."), log=log)
     result = report.to_dict()

@@ -81,7 +81,8 @@ def print_bench(outcomes: list) -> None:
     for row in rows:
         p50 = (row.get("latency") or {}).get("p50")
         table.add_row(
-            str(row["format"]), str(row["status"]), "-" if p50 is None else f"{p50:.2f}",
+            str(row["format"]) + (" int8" if row.get("precision") == "int8" else ""),
+            str(row["status"]), "-" if p50 is None else f"{p50:.2f}",
             "-" if row.get("map50") is None else f"{row['map50']:.3f}",
             "-" if row.get("size_mb") is None else f"{row['size_mb']:.2f}", row.get("error") or row.get("note") or "",
         )  # fmt: skip

@@ -161,7 +161,8 @@ def stage_bench(ctx: RunContext) -> dict[str, Any]:
     write_json_atomic(path, report)
     chart = bench_chart(report["rows"], path.with_suffix(".png"))
     return {"report": str(path), "chart": str(chart) if chart else None,
-            "formats": {row["format"]: bench_line(row) for row in report["rows"]}}  # fmt: skip
+            "formats": {row["format"] + (" int8" if row.get("precision") == "int8" else ""): bench_line(row)
+                        for row in report["rows"]}}  # fmt: skip
 
 
 def bench_line(row: dict[str, Any]) -> str:

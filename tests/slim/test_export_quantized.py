@@ -77,19 +77,39 @@ def test_cli_refuses_fp32_only_flags_on_a_quant_folder(ptq_report: dict):
 
 
 def test_bench_takes_a_quant_folder(ptq_report: dict, tmp_path: Path):
+    """FP32 rows from the folder's fp32/ references, INT8 rows beside them with precision, speed-up and mAP."""
     import shutil
 
     from picodet_cli.bench.api import bench
     from picodet_cli.bench.request import BenchRequest as Req
 
     report = bench(Req(ptq_report["out_dir"], formats="onnx,openvino,paddle,lite", warmup=0, runs=2, threads=1))
-    onnx, openvino, paddle, lite = (report.row(name) for name in ("onnx", "openvino", "paddle", "lite"))
+    rows = {(r.format, r.precision): r for r in report.rows}
+    assert rows["onnx", "fp32"].status == "ok" and rows["onnx", "fp32"].artifact.endswith("fp32/onnx/model.onnx")
+    assert rows["paddle", "fp32"].status == "ok" and "fp32/paddle" in rows["paddle", "fp32"].artifact
+    assert rows["openvino", "fp32"].status == "skipped"  # a quantize folder keeps no FP32 IR
+    onnx, openvino, paddle = (rows[f, "int8"] for f in ("onnx", "openvino", "paddle"))
     assert onnx.status == "ok" and onnx.artifact.endswith("onnx_int8/model.onnx")
     assert openvino.status == "ok" and "openvino_int8" in openvino.artifact
     assert paddle.status == "ok" and paddle.artifact.endswith("paddle_int8/model.pdmodel")
-    assert lite.status == "ok" and lite.artifact.endswith("model_x86.nb")
+    assert rows["lite", "int8"].status == "ok" and rows["lite", "int8"].artifact.endswith("model_x86.nb")
+    for row in (onnx, paddle):  # against the FP32 row of the same runtime in this table
+        fp32 = rows[row.format, "fp32"]
+        assert row.speedup == pytest.approx(fp32.latency.mean / row.latency.mean)
+        assert ("use FP32" in (row.note or "")) == (row.speedup < 1)
+    assert openvino.speedup == pytest.approx(ptq_report["latency"]["openvino"]["speedup"])  # measured by quantize
+    assert onnx.map == pytest.approx(ptq_report["int8"]["onnxruntime"]["map"]) and "quant_report" in onnx.note
 
     arm_only = shutil.copytree(ptq_report["out_dir"], tmp_path / "quant")
     (arm_only / "lite_int8" / "model_x86.nb").unlink()
-    lite = bench(Req(str(arm_only), formats="lite", warmup=0, runs=1)).row("lite")
+    lite = next(r for r in bench(Req(str(arm_only), formats="lite", warmup=0, runs=1)).rows if r.precision == "int8")
     assert lite.status == "skipped" and "ARM-only lite file" in lite.error and "--adb" in lite.hint
+
+
+def test_bench_refuses_an_int8_folder_that_is_not_a_quantize_folder(tmp_path: Path):
+    from typer.testing import CliRunner
+
+    from picodet_cli.cli.main import app
+
+    result = CliRunner().invoke(app, ["bench", "picodet-s", "--imgsz", "64", "--int8", str(tmp_path)])
+    assert result.exit_code != 0 and "is not a `picodet quantize` folder" in result.output
