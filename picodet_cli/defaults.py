@@ -6,7 +6,16 @@ DEFAULT_INPUT_SIZE = 320  # square network input when neither the zoo model nor 
 SIZE_MULTIPLE = 32  # network inputs are multiples of the largest backbone stride
 DEFAULT_NUM_CLASSES = 80  # COCO
 # The original's MultiClassNMS settings for evaluation and in-graph NMS (both generations).
-NMS_OPTIONS = {"score_threshold": 0.025, "nms_threshold": 0.6, "nms_top_k": 1000, "keep_top_k": 100}
+NMS_SCORE_THRESHOLD = 0.025
+NMS_IOU_THRESHOLD = 0.6
+NMS_TOP_K = 1000  # candidates per class before NMS
+NMS_KEEP_TOP_K = 100  # detections kept per image
+NMS_OPTIONS = {
+    "score_threshold": NMS_SCORE_THRESHOLD,
+    "nms_threshold": NMS_IOU_THRESHOLD,
+    "nms_top_k": NMS_TOP_K,
+    "keep_top_k": NMS_KEEP_TOP_K,
+}
 PREDICT_SCORE_THRESHOLD = 0.5  # what `predict` draws and writes by default
 VALIDATION_SPLIT = "val"  # the recipe's data split that eval, quantize and bench score on
 BENCH_DEVICES = ("cpu", "arm")  # where `picodet bench` runs (an aarch64 host, a phone over adb, or qemu)

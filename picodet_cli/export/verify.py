@@ -22,10 +22,11 @@ from typing import Any
 
 import numpy as np
 
+from ..defaults import NMS_OPTIONS
 from .formats import PRECISIONS, Limits
 
 ASSET = Path(__file__).resolve().parents[1] / "assets" / "astronaut.jpg"
-AGREEMENT_NMS = {"score_threshold": 0.0, "nms_threshold": 0.6, "nms_top_k": 1000, "keep_top_k": 100}
+AGREEMENT_NMS = {**NMS_OPTIONS, "score_threshold": 0.0}
 
 
 @dataclass
@@ -269,7 +270,6 @@ def _output_failures(
 
 def _ties(limits: Limits, meta: dict[str, Any]) -> TieTolerance | None:
     """The near-tie rules at these limits: the score tolerance and the threshold / top-k the detections were cut at."""
-    from ..defaults import NMS_OPTIONS
 
     if limits.tie_score is None:
         return None

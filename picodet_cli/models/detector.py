@@ -7,6 +7,7 @@ import paddle
 import paddle.nn.functional as F
 from paddle import nn
 
+from ..defaults import DEFAULT_INPUT_SIZE, DEFAULT_NUM_CLASSES
 from .backbones import build_backbone
 from .head import PicoHead
 from .neck import CSPPAN
@@ -21,7 +22,9 @@ def to_rows(x: paddle.Tensor) -> paddle.Tensor:
 class PicoDet(nn.Layer):
     """A PicoDet v1 network built from an ArchSpec; state-dict names match the official checkpoints."""
 
-    def __init__(self, arch: ArchSpec, num_classes: int = 80, input_size: int = 320) -> None:
+    def __init__(
+        self, arch: ArchSpec, num_classes: int = DEFAULT_NUM_CLASSES, input_size: int = DEFAULT_INPUT_SIZE
+    ) -> None:
         super().__init__()
         self.arch = arch
         self.num_classes = num_classes

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from picodet_cli.defaults import NMS_IOU_THRESHOLD, NMS_KEEP_TOP_K, NMS_SCORE_THRESHOLD, NMS_TOP_K
 from picodet_cli.errors import PicodetError
 
 NMS_BLOCK = 128  # boxes resolved per step of the greedy NMS (speed only, same result)
@@ -87,10 +88,10 @@ def postprocess_logits(
     reg_max: int,
     im_shape: np.ndarray,
     scale_factor: np.ndarray,
-    score_threshold: float = 0.025,
-    nms_threshold: float = 0.6,
-    nms_top_k: int = 1000,
-    keep_top_k: int = 100,
+    score_threshold: float = NMS_SCORE_THRESHOLD,
+    nms_threshold: float = NMS_IOU_THRESHOLD,
+    nms_top_k: int = NMS_TOP_K,
+    keep_top_k: int = NMS_KEEP_TOP_K,
     nms_pre: int = 1000,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Head logits (per level [N, C, H, W] and [N, 4·(reg_max+1), H, W]) → `bbox` [M, 6], `bbox_num` [N]."""
@@ -105,10 +106,10 @@ def postprocess_deploy(
     strides: Sequence[int],
     reg_max: int,
     scale_factor: np.ndarray,
-    score_threshold: float = 0.025,
-    nms_threshold: float = 0.6,
-    nms_top_k: int = 1000,
-    keep_top_k: int = 100,
+    score_threshold: float = NMS_SCORE_THRESHOLD,
+    nms_threshold: float = NMS_IOU_THRESHOLD,
+    nms_top_k: int = NMS_TOP_K,
+    keep_top_k: int = NMS_KEEP_TOP_K,
     nms_pre: int = 1000,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Deploy-layout outputs (per level sigmoid scores [N, h·w, C], box logits [N, h·w, 4·(reg_max+1)]).
@@ -133,10 +134,10 @@ def postprocess_deploy(
 def multiclass_nms(
     boxes: np.ndarray,
     scores: np.ndarray,
-    score_threshold: float = 0.025,
-    nms_threshold: float = 0.6,
-    nms_top_k: int = 1000,
-    keep_top_k: int = 100,
+    score_threshold: float = NMS_SCORE_THRESHOLD,
+    nms_threshold: float = NMS_IOU_THRESHOLD,
+    nms_top_k: int = NMS_TOP_K,
+    keep_top_k: int = NMS_KEEP_TOP_K,
     normalized: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Paddle `multiclass_nms3` (no background class): boxes [N, M, 4], scores [N, C, M].

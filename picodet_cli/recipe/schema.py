@@ -16,7 +16,15 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 from ..data.formats import READERS
-from ..defaults import BENCH_DEVICES, DEFAULT_INPUT_SIZE, SIZE_MULTIPLE
+from ..defaults import (
+    BENCH_DEVICES,
+    DEFAULT_INPUT_SIZE,
+    NMS_IOU_THRESHOLD,
+    NMS_KEEP_TOP_K,
+    NMS_SCORE_THRESHOLD,
+    NMS_TOP_K,
+    SIZE_MULTIPLE,
+)
 from ..errors import PicodetError
 from ..export.formats import FORMAT_NAMES, POSTPROCESS_MODES, TARGETS
 
@@ -178,11 +186,11 @@ class AugmentSection:
 class EvalSection:
     batch_size: int = field(default=8, metadata=rules("evaluation batch size", ge=1))
     score_threshold: float = field(
-        default=0.025, metadata=rules("drop detections below this score before NMS", ge=0, le=1)
+        default=NMS_SCORE_THRESHOLD, metadata=rules("drop detections below this score before NMS", ge=0, le=1)
     )
-    nms_threshold: float = field(default=0.6, metadata=rules("NMS IoU threshold", ge=0, le=1))
-    nms_top_k: int = field(default=1000, metadata=rules("candidates per class before NMS", ge=1))
-    keep_top_k: int = field(default=100, metadata=rules("detections kept per image", ge=1))
+    nms_threshold: float = field(default=NMS_IOU_THRESHOLD, metadata=rules("NMS IoU threshold", ge=0, le=1))
+    nms_top_k: int = field(default=NMS_TOP_K, metadata=rules("candidates per class before NMS", ge=1))
+    keep_top_k: int = field(default=NMS_KEEP_TOP_K, metadata=rules("detections kept per image", ge=1))
 
 
 @dataclass(frozen=True)
