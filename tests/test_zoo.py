@@ -1,4 +1,4 @@
-"""zoo.toml: the ten models as published, validated on load with clear errors."""
+"""zoo.toml: the ten v1 and nine v2 models as published, validated on load with clear errors."""
 
 from __future__ import annotations
 
@@ -21,11 +21,23 @@ PUBLISHED = {
     "mobilenetv3-large-1x-416": (416, 35.6, 52.0, 3.55, 2.80, 18.87, "picodet_mobilenetv3_large_1x_416_coco"),
     "lcnet-1.5x-416": (416, 36.3, 52.2, 3.10, 3.85, 19.75, "picodet_lcnet_1_5x_416_coco"),
 }
+# v2 (PaddleDetection README, develop): size, mAP, mAP50, params M, GFLOPs, CPU ms (i7-10750H), Lite ms (SD865)
+PUBLISHED_V2 = {
+    "xs-320-v2": (320, 23.5, 36.1, 0.70, 0.67, 3.9, 7.81),
+    "xs-416-v2": (416, 26.2, 39.3, 0.70, 1.13, 6.1, 12.38),
+    "s-320-v2": (320, 29.1, 43.4, 1.18, 0.97, 4.8, 9.56),
+    "s-416-v2": (416, 32.5, 47.6, 1.18, 1.65, 6.6, 15.20),
+    "m-320-v2": (320, 34.4, 50.0, 3.46, 2.57, 8.2, 17.68),
+    "m-416-v2": (416, 37.5, 53.4, 3.46, 4.34, 12.7, 28.39),
+    "l-320-v2": (320, 36.1, 52.0, 5.80, 4.20, 11.5, 25.21),
+    "l-416-v2": (416, 39.4, 55.7, 5.80, 7.10, 20.7, 42.23),
+    "l-640-v2": (640, 42.6, 59.2, 5.80, 16.81, 62.5, 108.1),
+}
 
 
 def test_zoo_matches_published_table():
     zoo = load_zoo()
-    assert set(zoo.models) == set(PUBLISHED)
+    assert set(zoo.models) == set(PUBLISHED) | set(PUBLISHED_V2)
     for name, (size, m, m50, params, gflops, ms, stem) in PUBLISHED.items():
         entry = zoo.get(stem)
         assert entry.name == name
@@ -36,6 +48,27 @@ def test_zoo_matches_published_table():
         assert entry.log_url == f"https://paddledet.bj.bcebos.com/logs/train_{stem}.log"
         sub = "more_config/" if name.startswith(("shuffle", "mobile", "lcnet")) else ""
         assert entry.config_url.endswith(f"configs/picodet/{sub}{stem}.yml")
+        assert entry.num_classes == 80 and entry.dataset == "coco"
+        assert entry.arch.generation == "v1" and entry.cpu_latency_ms is None
+
+
+def test_v2_zoo_matches_published_table():
+    zoo = load_zoo()
+    for name, (size, m, m50, params, gflops, cpu_ms, lite_ms) in PUBLISHED_V2.items():
+        stem = f"picodet_{name.split('-')[0]}_{size}_coco_lcnet"
+        entry = zoo.get(stem)
+        assert entry.name == name and entry.arch.generation == "v2"
+        assert (entry.input_size, entry.map, entry.map50, entry.params_m, entry.gflops) == (
+            size,
+            m,
+            m50,
+            params,
+            gflops,
+        )
+        assert (entry.cpu_latency_ms, entry.latency_ms) == (cpu_ms, lite_ms)
+        assert entry.weights_url == f"https://paddledet.bj.bcebos.com/models/{stem}.pdparams"
+        assert entry.log_url == f"https://paddledet.bj.bcebos.com/logs/train_{stem}.log"
+        assert entry.config_url.endswith(f"configs/picodet/{stem}.yml")
         assert entry.num_classes == 80 and entry.dataset == "coco"
 
 

@@ -51,7 +51,7 @@ def test_zoo_json_lists_all_models():
     result = runner.invoke(app, ["zoo", "--json"])
     assert result.exit_code == 0
     rows = json.loads(result.output)
-    assert len(rows) == 10
+    assert len(rows) == 19  # ten v1, nine v2
     s416 = next(r for r in rows if r["name"] == "s-416")
     assert s416["map"] == 30.6 and s416["input_size"] == 416 and s416["cached"] is False
     assert set(s416) >= {"name", "input_size", "map", "map50", "params_m", "gflops", "latency_ms", "url", "cached"}
@@ -60,7 +60,8 @@ def test_zoo_json_lists_all_models():
 
 def test_zoo_filter_glob_and_table():
     result = runner.invoke(app, ["zoo", "l-*", "--json"])
-    assert [r["name"] for r in json.loads(result.output)] == ["l-320", "l-416", "l-640"]
+    names = ["l-320", "l-416", "l-640", "l-320-v2", "l-416-v2", "l-640-v2"]
+    assert [r["name"] for r in json.loads(result.output)] == names
     table = runner.invoke(app, ["zoo", "shufflenet"])
     assert table.exit_code == 0 and "shufflenetv2-1x-416" in table.output and "s-320" not in table.output
 
