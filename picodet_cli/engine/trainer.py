@@ -205,6 +205,7 @@ class Trainer:
             batch["gt_bboxes"],
             batch["gt_classes"],
             epoch=self.state.epoch,
+            static_assigner_epoch=self.cfg.static_assigner_epoch,
             num_pos_reduce=self.num_pos_reduce,
         )
         losses["loss"].backward()

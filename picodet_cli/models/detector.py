@@ -1,4 +1,8 @@
-"""The PicoDet v1 detector: backbone -> CSP-PAN -> PicoHead."""
+"""The detectors: `Detector` (what every generation shares) and the PicoDet v1 network on it.
+
+A generation's network subclasses `Detector` and gives its neck, head, per-level deploy scores, post-processing
+and losses; `features`, `head_outputs`, the deploy-layout `forward`, `detect` and `compute_losses` are common.
+"""
 
 from __future__ import annotations
 
@@ -13,14 +17,17 @@ from .head import PicoHead
 from .neck import CSPPAN
 from .spec import ArchSpec
 
+HeadOutputs = tuple[list[paddle.Tensor], ...]  # per level: class logits, box logits (v2: + align logits)
+NumpyOutputs = list[list[np.ndarray]]
+
 
 def to_rows(x: paddle.Tensor) -> paddle.Tensor:
     """[N,C,H,W] -> [N,H*W,C] (row-major cells) with reshape + transpose only."""
     return paddle.transpose(paddle.reshape(x, [0, x.shape[1], -1]), [0, 2, 1])
 
 
-class PicoDet(nn.Layer):
-    """A PicoDet v1 network built from an ArchSpec; state-dict names match the official checkpoints."""
+class Detector(nn.Layer):
+    """Backbone -> neck -> head built from an ArchSpec; state-dict names match the generation's checkpoints."""
 
     def __init__(
         self, arch: ArchSpec, num_classes: int = DEFAULT_NUM_CLASSES, input_size: int = DEFAULT_INPUT_SIZE
@@ -32,36 +39,51 @@ class PicoDet(nn.Layer):
         self.strides = tuple(arch.strides)
         self.reg_max = arch.reg_max
         self.backbone = build_backbone(arch.backbone, **arch.backbone_args)
-        self.neck = CSPPAN(self.backbone.out_channels, arch.neck_channels, arch.kernel_size)
-        self.head = PicoHead(
-            arch.head_channels,
-            num_classes,
-            self.strides,
-            arch.head_convs,
-            kernel_size=arch.kernel_size,
-            reg_max=arch.reg_max,
-            share_cls_reg=arch.share_cls_reg,
-        )
+        self.neck = self.build_neck(arch)
+        self.head = self.build_head(arch)
 
+    # -- what a generation gives -------------------------------------------------------------------------------
+    def build_neck(self, arch: ArchSpec) -> nn.Layer:
+        raise NotImplementedError
+
+    def build_head(self, arch: ArchSpec) -> nn.Layer:
+        raise NotImplementedError
+
+    def level_scores(self, outputs: HeadOutputs) -> list[paddle.Tensor]:
+        """Per-level class scores [N,C,H,W] of the deploy layout."""
+        raise NotImplementedError
+
+    def postprocess(
+        self, outputs: NumpyOutputs, im_shape: np.ndarray, scale_factor: np.ndarray, **nms_options: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def losses(
+        self, outputs: HeadOutputs, gt_bboxes: list[np.ndarray], gt_classes: list[np.ndarray], **options: object
+    ) -> dict[str, paddle.Tensor]:
+        raise NotImplementedError
+
+    # -- common API --------------------------------------------------------------------------------------------
     def features(self, image: paddle.Tensor) -> tuple[list[paddle.Tensor], list[paddle.Tensor]]:
         """Backbone features (strides 8/16/32) and neck features (strides 8/16/32/64)."""
         feats = self.backbone(image)
         return feats, self.neck(feats)
 
-    def head_outputs(self, image: paddle.Tensor) -> tuple[list[paddle.Tensor], list[paddle.Tensor]]:
-        """Raw per-level class logits [N,C,H,W] and box-distribution logits [N,4*(reg_max+1),H,W]."""
+    def head_outputs(self, image: paddle.Tensor) -> HeadOutputs:
+        """Raw per-level class logits [N,C,H,W], box-distribution logits [N,4*(reg_max+1),H,W] (v2: and align
+        logits [N,1,H,W])."""
         return self.head(self.neck(self.backbone(image)))
 
     def forward(self, image: paddle.Tensor) -> list[paddle.Tensor]:
-        """Deploy layout (v1 export without post-processing), 2 x levels tensors in this order:
+        """Deploy layout (upstream's export without post-processing), 2 x levels tensors in this order:
 
-        [scores_l0, ..., scores_l3, boxes_l0, ..., boxes_l3] where scores_l = sigmoid(class logits) as
-        [N, h*w, num_classes] and boxes_l = raw box-distribution logits as [N, h*w, 4*(reg_max+1)]
-        (sides l, t, r, b with reg_max+1 bins each); cells are row-major. This is PaddleDetection's v1
-        export order: deploy/python reads the first half as scores and the second half as boxes.
+        [scores_l0, ..., scores_l3, boxes_l0, ..., boxes_l3] where scores_l = the generation's class scores as
+        [N, h*w, num_classes] (v1: sigmoid; v2: the sqrt task-aligned score) and boxes_l = raw box-distribution
+        logits as [N, h*w, 4*(reg_max+1)] (sides l, t, r, b with reg_max+1 bins each); cells are row-major.
+        deploy/python reads the first half as scores and the second half as boxes.
         """
-        cls_logits, bbox_reg = self.head_outputs(image)
-        return [to_rows(F.sigmoid(c)) for c in cls_logits] + [to_rows(r) for r in bbox_reg]
+        outputs = self.head_outputs(image)
+        return [to_rows(s) for s in self.level_scores(outputs)] + [to_rows(r) for r in outputs[1]]
 
     @paddle.no_grad()
     def detect(
@@ -70,22 +92,13 @@ class PicoDet(nn.Layer):
         """Decoded, NMS-ed detections: `bbox` [M,6] rows (class, score, x1, y1, x2, y2) and `bbox_num` [N].
 
         `im_shape` [N,2] is the network input (h, w), `scale_factor` [N,2] is (scale_y, scale_x);
-        `nms_options` go to postprocess_logits (score_threshold, nms_threshold, keep_top_k, ...).
+        `nms_options`: score_threshold, nms_threshold, nms_top_k, keep_top_k (v1 also nms_pre).
         """
-        from .postprocess import postprocess_logits
-
         if not isinstance(image, paddle.Tensor):
             image = paddle.to_tensor(np.asarray(image, dtype=np.float32))
-        cls_logits, bbox_reg = self.head_outputs(image)
-        return postprocess_logits(
-            [c.numpy() for c in cls_logits],
-            [r.numpy() for r in bbox_reg],
-            self.strides,
-            self.reg_max,
-            np.asarray(im_shape, dtype=np.float32),
-            np.asarray(scale_factor, dtype=np.float32),
-            **nms_options,
-        )
+        outputs = [[t.numpy() for t in group] for group in self.head_outputs(image)]
+        im_shape = np.asarray(im_shape, dtype=np.float32)
+        return self.postprocess(outputs, im_shape, np.asarray(scale_factor, dtype=np.float32), **nms_options)
 
     def compute_losses(
         self,
@@ -98,13 +111,55 @@ class PicoDet(nn.Layer):
         """Training losses (`loss_vfl`, `loss_bbox`, `loss_dfl`, `loss`) for a batch.
 
         `gt_bboxes` are per-image [G,4] boxes (x1, y1, x2, y2) in input pixels, `gt_classes` per-image [G]
-        class ids; SimOTA assignment and the v1 loss weights as the original. BN uses batch statistics when
-        the model is in train mode. `epoch` is part of every generation's signature; v1's SimOTA ignores it.
+        class ids. `epoch` (and the `static_assigner_epoch` option) choose v2's assigner; v1's SimOTA ignores
+        them. BN uses batch statistics when the model is in train mode.
         """
-        del epoch
+        return self.losses(self.head_outputs(image), gt_bboxes, gt_classes, epoch=epoch, **loss_options)
+
+
+class PicoDet(Detector):
+    """PicoDet v1: backbone -> CSP-PAN -> PicoHead, sigmoid scores, SimOTA assignment."""
+
+    def build_neck(self, arch: ArchSpec) -> nn.Layer:
+        return CSPPAN(self.backbone.out_channels, arch.neck_channels, arch.kernel_size)
+
+    def build_head(self, arch: ArchSpec) -> nn.Layer:
+        return PicoHead(
+            arch.head_channels,
+            self.num_classes,
+            self.strides,
+            arch.head_convs,
+            kernel_size=arch.kernel_size,
+            reg_max=arch.reg_max,
+            share_cls_reg=arch.share_cls_reg,
+        )
+
+    def level_scores(self, outputs: HeadOutputs) -> list[paddle.Tensor]:
+        return [F.sigmoid(c) for c in outputs[0]]
+
+    def postprocess(
+        self, outputs: NumpyOutputs, im_shape: np.ndarray, scale_factor: np.ndarray, **nms_options: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        from .postprocess import postprocess_logits
+
+        cls_logits, bbox_reg = outputs
+        return postprocess_logits(
+            cls_logits, bbox_reg, self.strides, self.reg_max, im_shape, scale_factor, **nms_options
+        )
+
+    def losses(
+        self,
+        outputs: HeadOutputs,
+        gt_bboxes: list[np.ndarray],
+        gt_classes: list[np.ndarray],
+        epoch: int = 0,
+        static_assigner_epoch: int = 0,
+        **loss_options: object,
+    ) -> dict[str, paddle.Tensor]:
         from ..losses import compute_losses
 
-        cls_logits, bbox_reg = self.head_outputs(image)
+        del epoch, static_assigner_epoch  # SimOTA has one phase
+        cls_logits, bbox_reg = outputs
         return compute_losses(
             cls_logits,
             bbox_reg,

@@ -27,7 +27,8 @@ def _tower_conv(channels: int, kernel: int, groups: int) -> ConvBN:
     )
 
 
-def _head_conv(in_ch: int, out_ch: int, bias: float) -> nn.Conv2D:
+def head_conv(in_ch: int, out_ch: int, bias: float) -> nn.Conv2D:
+    """A 1x1 prediction conv: weight N(0, 0.01), constant bias."""
     return nn.Conv2D(
         in_ch,
         out_ch,
@@ -109,9 +110,9 @@ class PicoHead(nn.Layer):
         self.distribution_project = DistributionProject(reg_max)
         cls_out = num_classes + self.reg_channels if share_cls_reg else num_classes
         for level in range(len(strides)):
-            self.add_sublayer(f"head_cls{level}", _head_conv(in_channels, cls_out, CLS_BIAS_INIT))
+            self.add_sublayer(f"head_cls{level}", head_conv(in_channels, cls_out, CLS_BIAS_INIT))
             if not share_cls_reg:
-                self.add_sublayer(f"head_reg{level}", _head_conv(in_channels, self.reg_channels, 0.0))
+                self.add_sublayer(f"head_reg{level}", head_conv(in_channels, self.reg_channels, 0.0))
 
     def forward(self, feats: list[paddle.Tensor]) -> tuple[list[paddle.Tensor], list[paddle.Tensor]]:
         cls_logits, bbox_reg = [], []

@@ -86,8 +86,11 @@ def repeat_upsample_to(x: paddle.Tensor, like: paddle.Tensor) -> paddle.Tensor:
     return x.reshape([n, c, h, 1, w, 1]).expand([n, c, h, 2, w, 2]).reshape([n, c, height, width])
 
 
-class CSPPAN(nn.Layer):
-    """CSP-PAN over backbone features (strides 8/16/32) -> outputs at strides 8/16/32/64, `out_channels` each."""
+class PAN(nn.Layer):
+    """The path aggregation both generations share: backbone features (strides 8/16/32) -> `out_channels` maps at
+    strides 8/16/32/64. Top-down: upsample x2 (nearest), concatenate [upsampled, finer], fuse; bottom-up: a
+    stride-2 DPModule, concatenate [downsampled, top-down feature], fuse; the extra level is
+    first_top_conv(c5) + second_top_conv(P5). Subclasses give the fusion block (`fusion_block`)."""
 
     def __init__(self, in_channels: Sequence[int], out_channels: int, kernel_size: int = 5) -> None:
         super().__init__()
@@ -97,14 +100,19 @@ class CSPPAN(nn.Layer):
         self.first_top_conv = DPModule(out_channels, kernel_size, 2, act)
         self.second_top_conv = DPModule(out_channels, kernel_size, 2, act)
         self.top_down_blocks = nn.LayerList(
-            [CSPLayer(2 * out_channels, out_channels, kernel_size, act) for _ in range(levels - 1)]
+            [self.fusion_block(out_channels, kernel_size, act) for _ in range(levels - 1)]
         )
         self.downsamples = nn.LayerList([DPModule(out_channels, kernel_size, 2, act) for _ in range(levels - 1)])
         self.bottom_up_blocks = nn.LayerList(
-            [CSPLayer(2 * out_channels, out_channels, kernel_size, act) for _ in range(levels - 1)]
+            [self.fusion_block(out_channels, kernel_size, act) for _ in range(levels - 1)]
         )
         self.out_channels = [out_channels] * (levels + 1)
-        self.upsample = upsample_to
+        self.upsample = upsample_to  # the Paddle export swaps in repeat_upsample_to (same values)
+
+    @staticmethod
+    def fusion_block(channels: int, kernel: int, act: Activation) -> nn.Layer:
+        """2C concatenated channels -> C."""
+        raise NotImplementedError
 
     def forward(self, feats: list[paddle.Tensor]) -> list[paddle.Tensor]:
         feats = self.conv_t(feats)
@@ -120,3 +128,11 @@ class CSPPAN(nn.Layer):
             outs.append(block(paddle.concat([self.downsamples[i](outs[-1]), inner[i + 1]], axis=1)))
         outs.append(self.first_top_conv(feats[-1]) + self.second_top_conv(outs[-1]))
         return outs
+
+
+class CSPPAN(PAN):
+    """v1's CSP-PAN: the fusion blocks are depthwise CSP layers."""
+
+    @staticmethod
+    def fusion_block(channels: int, kernel: int, act: Activation) -> nn.Layer:
+        return CSPLayer(2 * channels, channels, kernel, act)

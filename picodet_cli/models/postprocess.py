@@ -110,11 +110,13 @@ def postprocess_deploy(
     nms_threshold: float = NMS_IOU_THRESHOLD,
     nms_top_k: int = NMS_TOP_K,
     keep_top_k: int = NMS_KEEP_TOP_K,
-    nms_pre: int = 1000,
+    nms_pre: int | None = 1000,
+    clip: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Deploy-layout outputs (per level sigmoid scores [N, h·w, C], box logits [N, h·w, 4·(reg_max+1)]).
+    """Deploy-layout outputs (per level scores [N, h·w, C], box logits [N, h·w, 4·(reg_max+1)]).
 
     Level grids are ceil(input_hw / stride); returns `bbox` [M, 6] and `bbox_num` [N] like the Paddle model.
+    v1 keeps the top `nms_pre` anchors per level and clips boxes to the input (`clip`); v2 passes None / False.
     """
     height, width = input_hw
     shapes = [(math.ceil(height / s), math.ceil(width / s)) for s in strides]
@@ -126,7 +128,7 @@ def postprocess_deploy(
                 f"level {level} has {s.shape[1]} / {b.shape[1]} anchors, expected {h * w} for input {input_hw}",
                 "pass the input size the model was exported with",
             )
-    im_shape = np.array([height, width], np.float32)
+    im_shape = np.array([height, width], np.float32) if clip else None
     boxes, cls_scores = decode_levels(scores, box_logits, shapes, strides, reg_max, nms_pre, im_shape, scale_factor)
     return multiclass_nms(boxes, cls_scores, score_threshold, nms_threshold, nms_top_k, keep_top_k)
 
@@ -156,15 +158,16 @@ def multiclass_nms(
     return bbox, np.array([len(d) for d in per_image], np.int32)
 
 
+def rows(x: np.ndarray) -> np.ndarray:
+    """[N, K, H, W] → [N, H·W, K] float32 (row-major cells)."""
+    n, k, h, w = x.shape
+    return np.asarray(x, np.float32).reshape(n, k, h * w).transpose(0, 2, 1)
+
+
 def _deploy_layout(cls_logits: Sequence[np.ndarray], bbox_reg: Sequence[np.ndarray]) -> Levels:
     """NCHW head logits → per level sigmoid scores [N, h·w, C], box logits [N, h·w, K] and (h, w)."""
-    scores, box_logits, shapes = [], [], []
-    for cls, reg in zip(cls_logits, bbox_reg, strict=True):
-        n, c, h, w = cls.shape
-        scores.append(sigmoid(np.asarray(cls, np.float32).reshape(n, c, h * w).transpose(0, 2, 1)))
-        box_logits.append(np.asarray(reg, np.float32).reshape(n, -1, h * w).transpose(0, 2, 1))
-        shapes.append((h, w))
-    return scores, box_logits, shapes
+    scores = [sigmoid(rows(c)) for c in cls_logits]
+    return scores, [rows(r) for r in bbox_reg], [tuple(c.shape[2:]) for c in cls_logits]
 
 
 def _per_image(values: np.ndarray | None, n: int) -> np.ndarray | None:

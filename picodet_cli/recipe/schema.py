@@ -141,6 +141,10 @@ class TrainSection:
     )
     ema_decay: float = field(default=0.9998, metadata=rules("EMA decay", gt=0, lt=1))
     ema_cycle_epochs: int = field(default=40, metadata=rules("reset the EMA every this many epochs; 0 = never", ge=0))
+    static_assigner_epoch: int = field(
+        default=100,
+        metadata=rules("v2: ATSS assignment below this epoch, TaskAligned from it (v1's SimOTA ignores it)", ge=0),
+    )
     clip_grad_norm: float = field(
         default=0.0, metadata=rules("clip gradients to this global norm; 0 = off (the original)", ge=0)
     )

@@ -13,9 +13,9 @@ import math
 import paddle
 import paddle.nn.functional as F
 from paddle import nn
-from paddle.nn.initializer import Constant, KaimingUniform, Normal
+from paddle.nn.initializer import KaimingUniform, Normal
 
-from ..head import CLS_BIAS_INIT, INIT_STD, DistributionProject, ScaleReg
+from ..head import CLS_BIAS_INIT, INIT_STD, DistributionProject, ScaleReg, head_conv
 from ..layers import Activation, ConvBN, TrainConv2D, conv2d, get_act
 
 SCORE_EPS = 1e-9  # inside the square root of the v2 score
@@ -116,16 +116,6 @@ class AlignModule(nn.Layer):
         return self.bn2(self.pwconv(self.act(self.bn1(self.dwconv(x)))))
 
 
-def _head_conv(in_ch: int, out_ch: int, bias: float) -> nn.Conv2D:
-    return nn.Conv2D(
-        in_ch,
-        out_ch,
-        1,
-        weight_attr=paddle.ParamAttr(initializer=Normal(0, INIT_STD)),
-        bias_attr=paddle.ParamAttr(initializer=Constant(bias)),
-    )
-
-
 class PicoHeadV2(nn.Layer):
     """Raw per-level class logits [N,C,H,W], box-distribution logits [N,4*(reg_max+1),H,W], align logits [N,1,H,W].
 
@@ -152,8 +142,8 @@ class PicoHeadV2(nn.Layer):
         self.distribution_project = DistributionProject(reg_max)
         self.cls_align = nn.LayerList([AlignModule(in_channels, kernel_size) for _ in range(levels)])
         for level in range(levels):
-            self.add_sublayer(f"head_cls{level}", _head_conv(in_channels, num_classes, CLS_BIAS_INIT))
-            self.add_sublayer(f"head_reg{level}", _head_conv(in_channels, self.reg_channels, 0.0))
+            self.add_sublayer(f"head_cls{level}", head_conv(in_channels, num_classes, CLS_BIAS_INIT))
+            self.add_sublayer(f"head_reg{level}", head_conv(in_channels, self.reg_channels, 0.0))
 
     def level_features(self, feat: paddle.Tensor, level: int) -> tuple[paddle.Tensor, paddle.Tensor]:
         """(cls_feat, se_feat) of one FPN level: the align branch reads the first, the 1x1 convs the second."""
