@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from picodet_cli.cli.main import app
 from picodet_cli.errors import PicodetError
 from picodet_cli.zoo import load_zoo, parse_zoo
 
@@ -106,3 +109,24 @@ def test_suggestions_for_unknown_names():
     with pytest.raises(PicodetError) as info:
         zoo.get("s416")
     assert "s-416" in info.value.hint
+
+
+def test_zoo_command_shows_the_generation_and_both_latencies():
+    runner = CliRunner()
+    rows = json.loads(runner.invoke(app, ["zoo", "--json"]).output)
+    by_name = {r["name"]: r for r in rows}
+    assert by_name["s-416"]["generation"] == "v1" and by_name["s-416"]["cpu_latency_ms"] is None
+    assert by_name["s-416-v2"]["generation"] == "v2" and by_name["s-416-v2"]["cpu_latency_ms"] == 6.6
+    table = runner.invoke(app, ["zoo", "s-416*"], terminal_width=200).output
+    line = next(row for row in table.splitlines() if "s-416-v2" in row)
+    assert "v2" in line.split("s-416-v2")[1] and "6.6" in line and "15.20" in line
+
+
+def test_info_v2_computes_params_and_flops():
+    runner = CliRunner()
+    info = json.loads(runner.invoke(app, ["info", "picodet_s_416_coco_lcnet", "--json"]).output)
+    assert info["generation"] == "v2" and info["computed_params"] == 1_186_496  # spec §1, trainable params
+    assert info["computed_params_m"] == 1.18
+    assert abs(info["computed_gflops"] - info["gflops"]) / info["gflops"] < 0.05
+    table = runner.invoke(app, ["info", "s-416-v2"], terminal_width=200).output
+    assert "1.18" in table and "6.6" in table and "15.2" in table

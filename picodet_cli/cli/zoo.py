@@ -20,12 +20,14 @@ def entry_summary(entry: ZooEntry, cached: Path | None) -> dict[str, Any]:
         "name": entry.name,
         "aliases": list(entry.aliases),
         "arch": entry.arch.name,
+        "generation": entry.arch.generation,
         "input_size": entry.input_size,
         "map": entry.map,
         "map50": entry.map50,
         "params_m": entry.params_m,
         "gflops": entry.gflops,
         "latency_ms": entry.latency_ms,
+        "cpu_latency_ms": entry.cpu_latency_ms,
         "url": entry.weights_url,
         "cached": cached is not None,
         "path": str(cached) if cached else None,
@@ -49,19 +51,22 @@ def zoo_command(
     if as_json:
         print_json(rows)
         return
-    table = Table(title="PP-PicoDet v1 model zoo (COCO val2017, published numbers)", title_justify="left")
+    table = Table(title="PP-PicoDet model zoo (COCO val2017, published numbers)", title_justify="left")
     table.add_column("model", no_wrap=True)
-    for column in ("input", "mAP", "mAP50", "params M", "GFLOPs", "SD888 ms", "cached"):
+    table.add_column("gen")
+    for column in ("input", "mAP", "mAP50", "params M", "GFLOPs", "Lite ms", "CPU ms", "cached"):
         table.add_column(column, justify="right")
     for row in rows:
         table.add_row(
             row["name"],
+            row["generation"],
             str(row["input_size"]),
             f"{row['map']:.1f}",
             f"{row['map50']:.1f}",
             f"{row['params_m']:.2f}",
             f"{row['gflops']:.2f}",
             f"{row['latency_ms']:.2f}",
+            "-" if row["cpu_latency_ms"] is None else f"{row['cpu_latency_ms']:.1f}",
             "[green]yes[/]" if row["cached"] else "-",
         )
     if not rows:
@@ -93,7 +98,8 @@ def info_command(
         from ..models.registry import build_model
 
         model = build_model(entry)
-        info["computed_params_m"] = round(count_params(model) / 1e6, 4)
+        info["computed_params"] = count_params(model)
+        info["computed_params_m"] = int(info["computed_params"] / 1e4) / 100  # truncated, as upstream's README
         info["computed_gflops"] = round(count_flops(model, entry.input_size), 4)
     if as_json:
         print_json(info)
