@@ -2,7 +2,9 @@
 
 ONNX files carry it in `metadata_props` (one JSON value per key); every other format has a `picodet.json`
 beside its files. PicoDet ONNX files exported by PaddleDetection have none: `infer_metadata` rebuilds it
-from the v1 deploy layout (strides and reg_max from the output shapes, input size from the input shape).
+from either of upstream's layouts: the deploy layout without post-processing (v1, or v2's `_non_postprocess`:
+strides and reg_max from the output shapes, input size from the input shape) or the one with post-processing
+and NMS in the graph (`bbox` [K, 6] and `bbox_num` [N] fed with `image`, `scale_factor` and maybe `im_shape`).
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ from ..errors import PicodetError
 
 SIDECAR = "picodet.json"
 KEYS = (
-    "model", "arch", "format", "input_size", "strides", "reg_max", "num_classes", "class_names", "mean", "std",
-    "color_order", "postprocess", "fp16", "inputs", "outputs", "picodet_version",
+    "model", "arch", "generation", "format", "input_size", "strides", "reg_max", "num_classes", "class_names",
+    "mean", "std", "color_order", "postprocess", "fp16", "inputs", "outputs", "picodet_version",
 )  # fmt: skip
 
 
@@ -46,6 +48,7 @@ def build_metadata(
     return {
         "model": model_name,
         "arch": model.arch.name,
+        "generation": model.arch.generation,
         "format": fmt,
         "input_size": [model.input_size, model.input_size],
         "strides": list(model.strides),
@@ -79,7 +82,7 @@ def embed_onnx(model: Any, meta: dict[str, Any]) -> None:
     model.metadata_props.extend(keep)
     for key in KEYS:
         prop = model.metadata_props.add()
-        prop.key, prop.value = key, json.dumps(meta[key])
+        prop.key, prop.value = key, json.dumps(meta.get(key))  # (metadata of older exports has no generation)
 
 
 def read_onnx_metadata(props: dict[str, str]) -> dict[str, Any] | None:
@@ -103,20 +106,63 @@ def read_sidecar(folder: Path) -> dict[str, Any] | None:
         raise PicodetError(f"cannot read {path}: {exc}", "export the model again") from None
 
 
-def infer_metadata(
-    input_shape: Sequence[int | str | None], output_shapes: Sequence[Sequence[int | str | None]]
-) -> dict[str, Any]:
-    """Metadata of a PaddleDetection v1 deploy-layout model (per level scores, then box logits; no NMS).
-
-    Strides are the powers of two whose grid ceil(H/s) x ceil(W/s) matches each level's anchor count.
-    """
+def _base(height: int, width: int) -> dict[str, Any]:
     from .. import __version__
     from ..data.transforms import COLOR_ORDER, MEAN, STD
 
-    hint = "only PicoDet v1 deploy-layout models (8 outputs: scores then box logits) can be read without metadata"
+    return {
+        "model": "paddledetection-export",
+        "arch": None,
+        "generation": None,  # v1 and v2 deploy layouts have the same shapes; upstream decodes both alike
+        "format": "onnx",
+        "input_size": [height, width],
+        "class_names": None,
+        "mean": list(MEAN),
+        "std": list(STD),
+        "color_order": COLOR_ORDER,
+        "fp16": False,
+        "picodet_version": __version__,
+    }
+
+
+def _is_nms_layout(output_shapes: Sequence[Sequence[int | str | None]]) -> bool:
+    """Upstream's export with post-processing: `bbox` [K, 6] and `bbox_num` [N]."""
+    ranks = sorted(len(s) for s in output_shapes)
+    return ranks == [1, 2] and any(len(s) == 2 and s[1] == 6 for s in output_shapes)
+
+
+def infer_metadata(
+    input_shape: Sequence[int | str | None],
+    output_shapes: Sequence[Sequence[int | str | None]],
+    input_names: Sequence[str] = ("image",),
+) -> dict[str, Any]:
+    """Metadata of a PaddleDetection PicoDet ONNX (v1 or v2) in either layout upstream exports.
+
+    Deploy layout (per level scores, then box logits; no NMS): strides are the powers of two whose grid
+    ceil(H/s) x ceil(W/s) matches each level's anchor count. With post-processing (`bbox`, `bbox_num`): the
+    graph decodes and runs NMS itself; classes are upstream's COCO 80 (the graph does not say).
+    """
+    from ..defaults import DEFAULT_NUM_CLASSES
+
+    hint = (
+        "only PicoDet deploy-layout models (scores then box logits per level) or upstream exports with "
+        "post-processing (bbox, bbox_num) can be read without metadata"
+    )
     if len(input_shape) != 4 or not all(isinstance(v, int) and v > 0 for v in input_shape[2:]):
         raise PicodetError(f"cannot tell the input size from input shape {list(input_shape)}", hint)
     height, width = int(input_shape[2]), int(input_shape[3])
+    if _is_nms_layout(output_shapes):
+        if "scale_factor" not in input_names:
+            raise PicodetError(f"a bbox/bbox_num model without a scale_factor input (inputs {list(input_names)})", hint)
+        return {
+            **_base(height, width),
+            "strides": [],
+            "reg_max": 0,
+            "num_classes": DEFAULT_NUM_CLASSES,
+            "postprocess": "nms",
+            "inputs": list(input_names),
+            "outputs": ["bbox", "bbox_num"],
+        }
     if len(output_shapes) < 2 or len(output_shapes) % 2:
         raise PicodetError(f"expected an even number of outputs, got {len(output_shapes)}", hint)
     levels = len(output_shapes) // 2
@@ -133,20 +179,11 @@ def infer_metadata(
             raise PicodetError(f"output level {level} ({shape[1]} anchors) fits no stride for {height}x{width}", hint)
         strides.append(match[0])
     return {
-        "model": "paddledetection-export",
-        "arch": None,
-        "format": "onnx",
-        "input_size": [height, width],
+        **_base(height, width),
         "strides": strides,
         "reg_max": bins // 4 - 1,
         "num_classes": num_classes,
-        "class_names": None,
-        "mean": list(MEAN),
-        "std": list(STD),
-        "color_order": COLOR_ORDER,
         "postprocess": "none",
-        "fp16": False,
         "inputs": None,
         "outputs": None,
-        "picodet_version": __version__,
     }

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,11 +26,15 @@ class Generation:
     network: str  # "module:Class" of the network, built as Class(arch, num_classes=..., input_size=...)
     assigner: str  # what assigns training targets (shown by `picodet info`)
     unused_keys: str  # regex of checkpoint entries the forward pass never reads (they may be absent)
+    deploy_postprocess: str  # "module:function" decoding the deploy layout like `detect` (runtimes, verify)
     key_aliases: tuple[tuple[str, str], ...] = ()  # (regex, replacement): other spellings of checkpoint keys
 
     def network_class(self) -> type:
-        module, cls = self.network.split(":")
-        return getattr(importlib.import_module(module), cls)
+        return _resolve(self.network)
+
+    def postprocess_deploy(self) -> Callable[..., tuple[Any, Any]]:
+        """postprocess_deploy(scores, box_logits, input_hw, strides, reg_max, scale_factor, **nms_options)."""
+        return _resolve(self.deploy_postprocess)
 
     def canonical_keys(self, state_dict: dict[str, Any]) -> dict[str, Any]:
         """`state_dict` with aliased keys renamed to this generation's spelling (the canonical one wins)."""
@@ -45,6 +50,11 @@ class Generation:
         return out
 
 
+def _resolve(target: str) -> Any:
+    module, name = target.split(":")
+    return getattr(importlib.import_module(module), name)
+
+
 _UNUSED = r"head\.p\d+_feat\.scale_reg|head\.distribution_project\.project"
 
 GENERATIONS: dict[str, Generation] = {
@@ -56,6 +66,7 @@ GENERATIONS: dict[str, Generation] = {
             network="picodet_cli.models.detector:PicoDet",
             assigner="SimOTA",
             unused_keys=_UNUSED,
+            deploy_postprocess="picodet_cli.models.postprocess:postprocess_deploy",
         ),
         Generation(
             name="v2",
@@ -63,6 +74,7 @@ GENERATIONS: dict[str, Generation] = {
             network="picodet_cli.models.v2.detector:PicoDetV2",
             assigner="ATSS, then TaskAligned from static_assigner_epoch",
             unused_keys=_UNUSED,
+            deploy_postprocess="picodet_cli.models.v2.postprocess:postprocess_deploy",
             key_aliases=(
                 (r"^head\.head_cls_list\.(\d+)\.", r"head.head_cls\1."),
                 (r"^head\.head_reg_list\.(\d+)\.", r"head.head_reg\1."),

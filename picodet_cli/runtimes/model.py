@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import PicodetError
+from ..models.generations import DEFAULT_GENERATION, get_generation
 from .registry import Artifact, locate_artifact, open_runtime
 
 
@@ -25,7 +26,14 @@ def _onnx_metadata(runtime: Any) -> dict[str, Any]:
     from ..export.metadata import infer_metadata, read_onnx_metadata
 
     meta = read_onnx_metadata(runtime.metadata())
-    return meta if meta is not None else infer_metadata(*runtime.shapes())
+    return meta if meta is not None else infer_metadata(*runtime.shapes(), input_names=runtime.input_names())
+
+
+def _bbox_outputs(outputs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(`bbox` [K, 6], `bbox_num` [N]) of an in-graph NMS, in either output order."""
+    bbox = next(o for o in outputs if np.ndim(o) == 2)
+    num = next(o for o in outputs if np.ndim(o) == 1)
+    return np.asarray(bbox, np.float32).reshape(-1, 6), np.asarray(num, np.int32).reshape(-1)
 
 
 class RuntimeModel:
@@ -45,6 +53,9 @@ class RuntimeModel:
         self.reg_max = int(self.meta["reg_max"])
         self.class_names = self.meta.get("class_names")
         self.postprocess = self.meta.get("postprocess", "none")
+        self.inputs = self.meta.get("inputs") or ["image"]
+        # upstream's deploy decode (PaddleDetection exports say no generation) is v1's, for both generations
+        self.generation = get_generation(self.meta.get("generation") or DEFAULT_GENERATION)
 
     def eval(self) -> RuntimeModel:
         return self
@@ -53,20 +64,22 @@ class RuntimeModel:
         self, image: np.ndarray, im_shape: np.ndarray, scale_factor: np.ndarray, **nms_options: float
     ) -> tuple[np.ndarray, np.ndarray]:
         """Same contract as `PicoDet.detect`: `bbox` [M, 6] (class, score, x1, y1, x2, y2) and `bbox_num` [1]."""
-        from ..models.postprocess import multiclass_nms, postprocess_deploy
+        from ..models.postprocess import multiclass_nms
 
         image = np.asarray(image, np.float32)
         scale_factor = np.asarray(scale_factor, np.float32).reshape(1, 2)
         if self.postprocess == "nms":
-            bbox, num = self.runtime.run({"image": image, "scale_factor": scale_factor})
-            return np.asarray(bbox, np.float32).reshape(-1, 6), np.asarray(num, np.int32).reshape(-1)
+            im_shape = np.asarray(im_shape, np.float32).reshape(1, 2)
+            feeds = {"image": image, "scale_factor": scale_factor, "im_shape": im_shape}
+            outputs = self.runtime.run({name: feeds[name] for name in self.inputs})
+            return _bbox_outputs(outputs)
         outputs = self.runtime.run({"image": image})
         if self.postprocess == "decode":
             sy, sx = scale_factor[0]
             boxes = np.asarray(outputs[0], np.float32) / np.array([sx, sy, sx, sy], np.float32)
             return multiclass_nms(boxes, outputs[1], **nms_options)
         levels = len(outputs) // 2
-        return postprocess_deploy(
+        return self.generation.postprocess_deploy()(
             outputs[:levels], outputs[levels:], self.input_size, self.strides, self.reg_max, scale_factor,
             **nms_options,
         )  # fmt: skip

@@ -34,6 +34,12 @@ class OnnxRuntime(Runtime):
         """The ONNX file's metadata_props."""
         return dict(self.session.get_modelmeta().custom_metadata_map)
 
+    def input_names(self) -> list[str]:
+        return [i.name for i in self.session.get_inputs()]
+
     def shapes(self) -> tuple[list[Any], list[list[Any]]]:
-        """Input shape of the first input and every output shape (ints, or strings for dynamic axes)."""
-        return list(self.session.get_inputs()[0].shape), [list(o.shape) for o in self.session.get_outputs()]
+        """Shape of the image input (the one named `image`, else the first) and every output shape (ints, or
+        strings for dynamic axes); PaddleDetection's exports with post-processing list `im_shape` first."""
+        inputs = self.session.get_inputs()
+        image = next((i for i in inputs if i.name == "image"), inputs[0])
+        return list(image.shape), [list(o.shape) for o in self.session.get_outputs()]

@@ -68,6 +68,7 @@ def postprocess_deploy(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Deploy-layout outputs (upstream's `_non_postprocess` export: per level v2 scores [N, h*w, C] and raw box
     logits [N, h*w, 4*(reg_max+1)]) -> `bbox` [M, 6] and `bbox_num` [N], the same result as the Paddle model."""
+    nms_options.pop("nms_pre", None)  # v2 has no per-level top-k
     return v1.postprocess_deploy(
         scores, box_logits, input_hw, strides, reg_max, scale_factor, nms_pre=None, clip=False, **nms_options
     )
