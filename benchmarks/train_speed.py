@@ -15,7 +15,8 @@ on a busy machine. Variants, run in turn `--rounds` times:
 - legacy: the code before the speed work (MKL's default SSE dispatch on AMD, transpose-based channel shuffle,
   5x5 convs padded inside the conv, Paddle's kernels);
 - threads1: current with 1 math thread (`train.threads = 1`; the default 0 takes every core);
-- paddle_hardswish: current with Paddle's hard-swish (its gradient) instead of picodet's.
+- paddle_hardswish: current with Paddle's hard-swish (its gradient) instead of picodet's;
+- v2: current with PicoDet v2-S (LCNet x0.75, LCPAN, PicoHeadV2; ATSS assignment, the first epochs' phase).
 
 The reference is the original trainer on the issue's 2-core CPU: 8.3-9.0 img/s.
 """
@@ -38,7 +39,7 @@ from typing import Any
 REFERENCE_IMG_PER_S = (8.3, 9.0)
 INPUT_SIZE = 320
 BATCH = 8
-VARIANTS = ("current", "paddle_kernels", "legacy", "threads1", "paddle_hardswish")
+VARIANTS = ("current", "paddle_kernels", "legacy", "threads1", "paddle_hardswish", "v2")
 PARTS = ("data", "forward", "loss", "backward", "optimizer", "ema")
 
 
@@ -71,18 +72,13 @@ def timed_parts(trainer: Any, batch: dict[str, Any]) -> dict[str, float]:
     """One training step made of the calls `Trainer.train_step` makes, each timed (seconds)."""
     import paddle
 
-    from picodet_cli.losses import compute_losses
-
     model, times = trainer.model, {}
     start = time.perf_counter()
     trainer.optimizer.set_lr(trainer.schedule(trainer.state.step))
-    cls_logits, bbox_reg = model.head_outputs(paddle.to_tensor(batch["image"]))
+    outputs = model.head_outputs(paddle.to_tensor(batch["image"]))
     times["forward"] = time.perf_counter() - start
     start = time.perf_counter()
-    losses = compute_losses(
-        cls_logits, bbox_reg, batch["gt_bboxes"], batch["gt_classes"],
-        strides=model.strides, reg_max=model.reg_max, num_classes=model.num_classes,
-    )  # fmt: skip
+    losses = model.losses(outputs, batch["gt_bboxes"], batch["gt_classes"], epoch=trainer.state.epoch)
     times["loss"] = time.perf_counter() - start
     start = time.perf_counter()
     losses["loss"].backward()
@@ -126,6 +122,8 @@ def measure(variant: str, data_root: Path, warmup: int, steps: int) -> dict[str,
     with tempfile.TemporaryDirectory() as tmp:
         sets = [*demo_overrides(dataset, Path(tmp), quick=False), f"model.input_size={INPUT_SIZE}"]
         sets += [f"augment.sizes=[{INPUT_SIZE}]", f"train.batch_size={BATCH}"]
+        if variant == "v2":
+            sets.append("model.arch=picodet-s-v2")
         if variant in ("legacy", "threads1"):  # legacy: the original trainer runs Paddle's default of one thread
             sets.append("train.threads=1")
         trainer = Trainer(load_recipe(Path(__file__).resolve().parents[1] / "recipes" / "demo.toml", sets))
