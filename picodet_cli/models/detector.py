@@ -39,15 +39,24 @@ class Detector(nn.Layer):
         self.strides = tuple(arch.strides)
         self.reg_max = arch.reg_max
         self.backbone = build_backbone(arch.backbone, **arch.backbone_args)
-        self.neck = self.build_neck(arch)
-        self.head = self.build_head(arch)
+        self.neck = self.neck_class(self.backbone.out_channels, arch.neck_channels, arch.kernel_size)
+        self.head = self.head_class(
+            arch.head_channels,
+            num_classes,
+            self.strides,
+            arch.head_convs,
+            kernel_size=arch.kernel_size,
+            reg_max=arch.reg_max,
+            **self.head_options(arch),
+        )
 
     # -- what a generation gives -------------------------------------------------------------------------------
-    def build_neck(self, arch: ArchSpec) -> nn.Layer:
-        raise NotImplementedError
+    neck_class: type[nn.Layer]  # (in_channels, out_channels, kernel_size)
+    head_class: type[nn.Layer]  # (channels, num_classes, strides, num_convs, kernel_size=, reg_max=, **options)
 
-    def build_head(self, arch: ArchSpec) -> nn.Layer:
-        raise NotImplementedError
+    def head_options(self, arch: ArchSpec) -> dict[str, object]:
+        """Head arguments only this generation has."""
+        return {}
 
     def level_scores(self, outputs: HeadOutputs) -> list[paddle.Tensor]:
         """Per-level class scores [N,C,H,W] of the deploy layout."""
@@ -120,19 +129,11 @@ class Detector(nn.Layer):
 class PicoDet(Detector):
     """PicoDet v1: backbone -> CSP-PAN -> PicoHead, sigmoid scores, SimOTA assignment."""
 
-    def build_neck(self, arch: ArchSpec) -> nn.Layer:
-        return CSPPAN(self.backbone.out_channels, arch.neck_channels, arch.kernel_size)
+    neck_class = CSPPAN
+    head_class = PicoHead
 
-    def build_head(self, arch: ArchSpec) -> nn.Layer:
-        return PicoHead(
-            arch.head_channels,
-            self.num_classes,
-            self.strides,
-            arch.head_convs,
-            kernel_size=arch.kernel_size,
-            reg_max=arch.reg_max,
-            share_cls_reg=arch.share_cls_reg,
-        )
+    def head_options(self, arch: ArchSpec) -> dict[str, object]:
+        return {"share_cls_reg": arch.share_cls_reg}
 
     def level_scores(self, outputs: HeadOutputs) -> list[paddle.Tensor]:
         return [F.sigmoid(c) for c in outputs[0]]

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import paddle
-from paddle import nn
 
 from ..detector import Detector, HeadOutputs, NumpyOutputs
-from ..spec import ArchSpec
 from .head import PicoHeadV2, scores
 from .neck import LCPAN
 
@@ -16,18 +14,8 @@ class PicoDetV2(Detector):
     """PicoDet v2: scores sqrt(sigmoid(cls) * sigmoid(align) + 1e-9), every anchor decoded without clipping,
     ATSS assignment below `static_assigner_epoch`, TaskAligned from it."""
 
-    def build_neck(self, arch: ArchSpec) -> nn.Layer:
-        return LCPAN(self.backbone.out_channels, arch.neck_channels, arch.kernel_size)
-
-    def build_head(self, arch: ArchSpec) -> nn.Layer:
-        return PicoHeadV2(
-            arch.head_channels,
-            self.num_classes,
-            self.strides,
-            arch.head_convs,
-            kernel_size=arch.kernel_size,
-            reg_max=arch.reg_max,
-        )
+    neck_class = LCPAN
+    head_class = PicoHeadV2
 
     def level_scores(self, outputs: HeadOutputs) -> list[paddle.Tensor]:
         cls_logits, _, align_logits = outputs
