@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import PicodetError, ToolchainUnavailable
+from ..export.formats import TARGETS
 
 Progress = Callable[[str], None]
 
@@ -24,7 +25,7 @@ class QuantSettings:
     algo: str = "hist"
     hist_percent: float = 0.999
     batch_size: int = 8
-    lite_targets: tuple[str, ...] = ("arm", "x86")
+    lite_targets: tuple[str, ...] = TARGETS
     threads: int = 2
     latency_runs: int = 20
     max_drop: float = 0.01  # mAP drop NNCF's accuracy control allows (absolute, 0.01 = 1 point)
