@@ -137,8 +137,11 @@ def _artifacts(
 
     A randomly initialised model is exported to a temporary folder (its digest never comes back).
     """
-    from .exports import export_missing, folder_formats
+    from .exports import ExportedFormat, export_missing, folder_formats
 
+    if source.artifact is not None:
+        path = source.artifact.path
+        return {name: ExportedFormat(name, path, round(path.stat().st_size / 1e6, 4), reused=True) for name in names}
     if source.export_dir is not None:
         return folder_formats(source.export_dir, names)
     given = folder_formats(Path(export_dir), names) if export_dir else {}
@@ -190,6 +193,18 @@ def _int8_rows(quant_dir: Path, names: list[str], bgr: Any, tensors: Any, thread
         if note and row.note != note:
             row.note = f"{row.note}; {note}" if row.note else note
     return rows
+
+
+def _artifact_formats(
+    artifact: Any, names: list[str], formats: str, skipped: dict[str, str]
+) -> tuple[list[str], dict[str, str]]:
+    """One exported model is benchmarked in its own format only (refused when --formats leaves it out)."""
+    if artifact.format not in names:
+        raise PicodetError(
+            f"{artifact.path} is a {artifact.format} model but --formats {formats} leaves {artifact.format} out",
+            f"add {artifact.format} to --formats or drop --formats",
+        )
+    return [artifact.format], {k: v for k, v in skipped.items() if k == artifact.format}
 
 
 def _add_throughput(rows: list[BenchRow], gflops: float | None, peak: float | None) -> None:
@@ -263,6 +278,8 @@ def bench(
     )
     num_classes = len(index.class_names) if index is not None else None
     source = resolve_source(req.model, req.weights, req.imgsz, num_classes, req.cache_dir)
+    if source.artifact is not None:
+        names, skipped = _artifact_formats(source.artifact, names, req.formats, skipped)
     quant_dir = _quant_dir(source, req)
     files = image_files(images_path, index)
     bgr, tensors = load_images(files, source.input_size)

@@ -33,8 +33,8 @@ def _bench_in_one_process(row: BenchRow, model: Any, timed: tuple, images: list[
     """A runtime that timed its own runs in one process (`Runtime.time_runs`): end-to-end time is pre-processing
     and post-processing timed here plus the model call."""
     from ..data.transforms import preprocess
-    from ..models.postprocess import postprocess_deploy
 
+    postprocess_deploy = model.generation.postprocess_deploy()
     seconds, outputs = timed
     row.latency = Latency.from_seconds(seconds)
     row.threads, row.note = None, f"{row.runtime}'s Python API sets no thread count"
@@ -79,8 +79,10 @@ def bench_artifact(
         if timed is not None:
             _bench_in_one_process(row, model, timed, images, runs)
         else:
+            scales = [preprocess(image, model.input_size)[1:] for image in images]
+            feeds = [model.feeds(tensor, *scale) for tensor, scale in zip(tensors, scales, strict=True)]
             row.latency = Latency.from_seconds(
-                time_calls(lambda i: model.runtime.run({"image": tensors[i % len(tensors)]}), warmup, runs)
+                time_calls(lambda i: model.runtime.run(feeds[i % len(feeds)]), warmup, runs)
             )
 
             def end_to_end(i: int) -> None:

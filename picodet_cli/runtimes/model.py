@@ -60,20 +60,28 @@ class RuntimeModel:
     def eval(self) -> RuntimeModel:
         return self
 
+    def feeds(self, image: np.ndarray, im_shape: np.ndarray, scale_factor: np.ndarray) -> dict[str, np.ndarray]:
+        """The named inputs one call takes: `image` alone, or every input an in-graph NMS declares."""
+        image = np.asarray(image, np.float32)
+        if self.postprocess != "nms":
+            return {"image": image}
+        given = {
+            "image": image,
+            "scale_factor": np.asarray(scale_factor, np.float32).reshape(1, 2),
+            "im_shape": np.asarray(im_shape, np.float32).reshape(1, 2),
+        }
+        return {name: given[name] for name in self.inputs}
+
     def detect(
         self, image: np.ndarray, im_shape: np.ndarray, scale_factor: np.ndarray, **nms_options: float
     ) -> tuple[np.ndarray, np.ndarray]:
         """Same contract as `PicoDet.detect`: `bbox` [M, 6] (class, score, x1, y1, x2, y2) and `bbox_num` [1]."""
         from ..models.postprocess import multiclass_nms
 
-        image = np.asarray(image, np.float32)
         scale_factor = np.asarray(scale_factor, np.float32).reshape(1, 2)
+        outputs = self.runtime.run(self.feeds(image, im_shape, scale_factor))
         if self.postprocess == "nms":
-            im_shape = np.asarray(im_shape, np.float32).reshape(1, 2)
-            feeds = {"image": image, "scale_factor": scale_factor, "im_shape": im_shape}
-            outputs = self.runtime.run({name: feeds[name] for name in self.inputs})
             return _bbox_outputs(outputs)
-        outputs = self.runtime.run({"image": image})
         if self.postprocess == "decode":
             sy, sx = scale_factor[0]
             boxes = np.asarray(outputs[0], np.float32) / np.array([sx, sy, sx, sy], np.float32)

@@ -116,13 +116,14 @@ def test_paddledetection_non_postprocess_onnx(v2_export, v2_model, inputs, tmp_p
     _same_detections(runtime.detect(*inputs), upstream)
 
 
-def test_paddledetection_with_postprocess_onnx(weights, v2_model, inputs, tmp_path):
-    """Upstream's default layout: inputs image, scale_factor and im_shape, outputs bbox [K, 6] and bbox_num [N]
-    in original pixels; the runtime feeds every input and reads bbox as is."""
+@pytest.fixture(scope="module")
+def nms_onnx(weights: Path) -> Path:
+    """Upstream's default layout built from our own export: inputs im_shape, image and scale_factor, outputs bbox
+    [K, 6] and bbox_num [N] in original pixels, no picodet metadata."""
     import onnx
     from onnx import TensorProto, helper
 
-    out = tmp_path / "nms"
+    out = weights.parent / "nms"
     args = ["export", "s-320-v2", "--weights", str(weights), "--imgsz", str(SIZE), "--to", "onnx"]
     result = runner.invoke(app, [*args, "--postprocess", "nms", "--out", str(out)])
     assert result.exit_code == 0, result.output
@@ -130,8 +131,64 @@ def test_paddledetection_with_postprocess_onnx(weights, v2_model, inputs, tmp_pa
     _strip(model)
     model.graph.input.insert(0, helper.make_tensor_value_info("im_shape", TensorProto.FLOAT, ["N", 2]))
     assert [o.name for o in model.graph.output] == ["bbox", "bbox_num"]
-    path = tmp_path / "picodet_s_320_coco_lcnet_postprocess.onnx"
+    path = weights.parent / "upstream" / "picodet_s_320_coco_lcnet_postprocess.onnx"
+    path.parent.mkdir()
     onnx.save(model, str(path))
-    runtime = RuntimeModel(path)
+    return path
+
+
+def test_paddledetection_with_postprocess_onnx(nms_onnx, v2_model, inputs):
+    """The runtime feeds every input and reads bbox as is."""
+    runtime = RuntimeModel(nms_onnx)
     assert runtime.postprocess == "nms" and set(runtime.inputs) == {"im_shape", "image", "scale_factor"}
     _same_detections(runtime.detect(*inputs), v2_model.detect(*inputs))
+
+
+@pytest.fixture(scope="module")
+def self_labelled(v2_model, shapes_data, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A COCO json over 3 shapes images whose ground truth is the Paddle model's own confident detections (COCO's
+    80 categories), so a correct evaluation of the same model scores mAP close to 1."""
+    from picodet_cli.data.transforms import preprocess, read_image
+    from picodet_cli.predict.predictor import default_class_names
+
+    files = sorted(Path(shapes_data.val_images).iterdir())[:3]
+    images, annotations = [], []
+    for image_id, path in enumerate(files, 1):
+        bgr = read_image(path)
+        bbox, _ = v2_model.detect(*preprocess(bgr, SIZE))
+        images.append({"id": image_id, "file_name": path.name, "height": bgr.shape[0], "width": bgr.shape[1]})
+        for cls, _score, x1, y1, x2, y2 in np.asarray(bbox)[:3]:
+            box = [float(x1), float(y1), float(x2 - x1), float(y2 - y1)]
+            annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": int(cls) + 1,
+                                "bbox": box, "area": box[2] * box[3], "iscrowd": 0})  # fmt: skip
+    assert annotations
+    categories = [{"id": i + 1, "name": name} for i, name in enumerate(default_class_names(80))]
+    path = tmp_path_factory.mktemp("selfgt") / "val.json"
+    path.write_text(json.dumps({"images": images, "annotations": annotations, "categories": categories}))
+    return path
+
+
+def test_bench_postprocess_onnx_latency_and_map(nms_onnx, self_labelled, shapes_data):
+    """`picodet bench FILE.onnx --data` on the upstream layout: one onnx row with latency and the mAP of its own
+    in-graph NMS (the ground truth is the model's own detections)."""
+    from picodet_cli.bench import bench
+    from picodet_cli.bench.request import BenchRequest
+
+    report = bench(BenchRequest(
+        str(nms_onnx), threads=1, warmup=0, runs=2, data=self_labelled, images=shapes_data.val_images,
+    ))  # fmt: skip
+    assert [r.format for r in report] == ["onnx"]
+    row = report.row("onnx")
+    assert row.status == "ok", row.error
+    assert row.latency.mean > 0 and row.e2e_ms > 0 and row.artifact == str(nms_onnx)
+    assert row.map > 0.9 and row.map50 > 0.9
+    assert report.header["input_size"] == SIZE and report.header["num_classes"] == 80
+
+
+def test_bench_cli_on_postprocess_onnx(nms_onnx):
+    result = runner.invoke(app, ["bench", str(nms_onnx), "--threads", "1", "--warmup", "0", "--runs", "1", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output[result.output.index("{") :])["rows"]  # (progress lines come first)
+    assert [(r["format"], r["status"]) for r in rows] == [("onnx", "ok")]
+    refused = runner.invoke(app, ["bench", str(nms_onnx), "--formats", "openvino"])
+    assert refused.exit_code == 1 and "leaves onnx out" in refused.output
