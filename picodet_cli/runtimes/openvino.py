@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from .base import Runtime
+from .signal_stack import restored_signal_stack
 
 
 class OpenVinoRuntime(Runtime):
@@ -19,12 +20,14 @@ class OpenVinoRuntime(Runtime):
     def load(self, path: Path, threads: int = 2, fp16: bool = False) -> Any:
         import openvino as ov
 
-        core = ov.Core()
-        precision = "f16" if fp16 and "FP16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES") else "f32"
-        config: dict[str, Any] = {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": precision}
-        self.session = core.compile_model(str(path), "CPU", config)
+        with restored_signal_stack():
+            core = ov.Core()
+            precision = "f16" if fp16 and "FP16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES") else "f32"
+            config: dict[str, Any] = {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": precision}
+            self.session = core.compile_model(str(path), "CPU", config)
         return self.session
 
     def run(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
-        result = self.session(inputs)
+        with restored_signal_stack():  # the first inference on a thread sets up the plugin's stack
+            result = self.session(inputs)
         return [np.asarray(result[o]) for o in self.session.outputs]

@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from ..runtimes.signal_stack import restored_signal_stack
+
 CONV_TYPES = ("Convolution", "GroupConvolution")
 # metric(run, positions): mAP of a model (`run({"image": x}) -> outputs`) on those positions of the validation set
 Metric = Callable[[Callable[[dict[str, np.ndarray]], list[np.ndarray]], list[int]], float]
@@ -104,7 +106,7 @@ def _quiet_nncf() -> Iterator[None]:
     level = nncf.nncf_logger.level
     nncf.set_log_level(logging.ERROR)
     try:
-        with contextlib.redirect_stdout(io.StringIO()):
+        with contextlib.redirect_stdout(io.StringIO()), restored_signal_stack():
             yield
     finally:
         nncf.set_log_level(level)
@@ -134,7 +136,9 @@ def integer_convs(xml: Path) -> dict[str, int]:
     """Integer and FP32 convolutions in the CPU plugin's compiled graph of `xml` (counted, not assumed)."""
     import openvino as ov
 
-    compiled = ov.Core().compile_model(str(xml), "CPU", {"INFERENCE_NUM_THREADS": 1, "INFERENCE_PRECISION_HINT": "f32"})
+    with restored_signal_stack():
+        config = {"INFERENCE_NUM_THREADS": 1, "INFERENCE_PRECISION_HINT": "f32"}
+        compiled = ov.Core().compile_model(str(xml), "CPU", config)
     counts = {"integer_convs": 0, "float_convs": 0}
     for op in compiled.get_runtime_model().get_ops():
         info = op.get_rt_info()

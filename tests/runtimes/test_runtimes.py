@@ -92,23 +92,6 @@ def test_quiet_stdout_moves_native_prints_to_stderr_when_debugging(capfd, monkey
     assert captured.out == "" and "native chatter" in captured.err
 
 
-@pytest.fixture(scope="module")
-def tiny_onnx(tmp_path_factory) -> Path:
-    """image [1,3,8,8] -> sigmoid(image) [1,3,8,8] (static shapes)."""
-    import onnx
-    from onnx import TensorProto, helper
-
-    graph = helper.make_graph(
-        [helper.make_node("Sigmoid", ["image"], ["scores"])],
-        "tiny",
-        [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, 8, 8])],
-        [helper.make_tensor_value_info("scores", TensorProto.FLOAT, [1, 3, 8, 8])],
-    )
-    path = tmp_path_factory.mktemp("tiny") / "tiny.onnx"
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 11)]), str(path))
-    return path
-
-
 @pytest.mark.parametrize("name", ["onnxruntime", "openvino"])
 def test_adapters_run_a_tiny_onnx(tiny_onnx, name):
     runtime = runtime_class(name)()
