@@ -8,6 +8,7 @@ import numpy as np
 import paddle
 import paddle.nn.functional as F
 
+from picodet_cli.defaults import DEFAULT_NUM_CLASSES
 from picodet_cli.losses.gfl import (
     bbox2distance,
     distance2bbox,
@@ -75,7 +76,7 @@ def assign_targets(
     gt_classes: Sequence[ArrayLike],
     strides: Sequence[int] = DEFAULT_STRIDES,
     reg_max: int = 7,
-    num_classes: int = 80,
+    num_classes: int = DEFAULT_NUM_CLASSES,
 ) -> list[AssignResult]:
     """SimOTA assignment of every image of the batch (anchors level by level, row-major), from the head outputs."""
     cls_flat, reg_flat, centers, anchor_strides = _prepare(cls_logits, bbox_reg, strides)
@@ -105,7 +106,7 @@ def compute_losses(
     gt_classes: Sequence[ArrayLike],
     strides: Sequence[int] = DEFAULT_STRIDES,
     reg_max: int = 7,
-    num_classes: int = 80,
+    num_classes: int = DEFAULT_NUM_CLASSES,
     loss_weights: tuple[float, float, float] = (1.0, 2.0, 0.25),
     num_pos_reduce: Reduce | None = None,
 ) -> dict[str, paddle.Tensor]:

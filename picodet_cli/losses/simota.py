@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import paddle
 
+from picodet_cli.defaults import DEFAULT_NUM_CLASSES
+
 OUTSIDE_COST = 1e8
 
 
@@ -152,7 +154,7 @@ def simota_assign(
     pred_boxes: np.ndarray,
     gt_boxes: np.ndarray,
     gt_labels: np.ndarray,
-    num_classes: int = 80,
+    num_classes: int = DEFAULT_NUM_CLASSES,
     center_radius: float = 2.5,
     candidate_topk: int = 10,
     iou_weight: float = 6.0,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..defaults import DEFAULT_INPUT_SIZE
+from ..defaults import DEFAULT_INPUT_SIZE, DEFAULT_NUM_CLASSES
 from ..errors import PicodetError
 from ..zoo import ZooEntry, load_zoo
 from .generations import get_generation
@@ -27,7 +27,9 @@ def resolve_arch(spec_or_name: ArchSpec | ZooEntry | str) -> tuple[ArchSpec, int
     return entry.arch, entry.input_size
 
 
-def build_model(spec_or_name: ArchSpec | ZooEntry | str, num_classes: int = 80, input_size: int | None = None) -> Any:
+def build_model(
+    spec_or_name: ArchSpec | ZooEntry | str, num_classes: int = DEFAULT_NUM_CLASSES, input_size: int | None = None
+) -> Any:
     """A freshly initialised network of the architecture's generation; `input_size` defaults to the zoo model's."""
     arch, zoo_size = resolve_arch(spec_or_name)
     network = get_generation(arch.generation).network_class()

@@ -9,6 +9,7 @@ import numpy as np
 import paddle
 import paddle.nn.functional as F
 
+from ...defaults import DEFAULT_NUM_CLASSES
 from ...losses.gfl import bbox2distance, distribution_focal_loss, giou_loss
 from .assigners import Anchors, atss_assign, bbox_center, grid_cell_anchors, task_aligned_assign
 from .head import scores as v2_scores
@@ -76,7 +77,7 @@ def compute_losses(
     gt_classes: Sequence[ArrayLike],
     strides: Sequence[int] = (8, 16, 32, 64),
     reg_max: int = 7,
-    num_classes: int = 80,
+    num_classes: int = DEFAULT_NUM_CLASSES,
     epoch: int = 0,
     static_assigner_epoch: int = STATIC_ASSIGNER_EPOCH,
     num_pos_reduce: Reduce | None = None,
