@@ -47,3 +47,10 @@ def test_bench_chart_skips_rows_without_latency(tmp_path: Path):
     ]
     _png(bench_chart(rows, tmp_path / "bench.png"))
     assert bench_chart(rows[2:], tmp_path / "none.png") is None and not (tmp_path / "none.png").exists()
+
+
+def test_bench_chart_keeps_int8_rows_beside_fp32():
+    from picodet_cli.plots.bench import bar_label
+
+    rows = [{"format": "onnx", "precision": "fp32"}, {"format": "onnx", "precision": "int8"}, {"format": "mnn"}]
+    assert [bar_label(r) for r in rows] == ["onnx", "onnx int8", "mnn"]
