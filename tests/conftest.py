@@ -44,15 +44,9 @@ def _unpack_golden_v1(src: Path, out: Path) -> Path:
     import shutil
 
     import numpy as np
-    import paddle
+    from golden_unpack import unpack_weights_and_inputs
 
-    out.mkdir(parents=True)
-    rs = np.random.RandomState(0)
-    image, batch = (rs.standard_normal(shape).astype(np.float32) for shape in ((1, 3, 320, 320), (2, 3, 320, 320)))
-    base = dict(np.load(src / "weights_perturbed.npz"))
-    for name in ("weights_perturbed", "weights", "weights_train"):
-        delta = dict(np.load(src / f"{name}.delta.npz")) if name != "weights_perturbed" else {}
-        paddle.save({k: paddle.to_tensor(delta.get(k, v)) for k, v in base.items()}, str(out / f"{name}.pdparams"))
+    image, batch = unpack_weights_and_inputs(src, out)
     for name in ("io.npz", "io_perturbed.npz"):
         d = dict(np.load(src / name))
         levels = sum(k.startswith("cls_logits_l") for k in d)

@@ -36,15 +36,9 @@ def manifests_v2(fixtures_dir: Path) -> dict[str, dict[str, Any]]:
 
 def _unpack_golden_v2(src: Path, out: Path) -> Path:
     """Write weights*.pdparams, io*.npz and train_step*.npz as the reference has them (see build_v2.py)."""
-    import paddle
+    from golden_unpack import unpack_weights_and_inputs
 
-    out.mkdir(parents=True)
-    rs = np.random.RandomState(0)
-    image, batch = (rs.standard_normal(shape).astype(np.float32) for shape in ((1, 3, 320, 320), (2, 3, 320, 320)))
-    base = dict(np.load(src / "weights_perturbed.npz"))
-    for name in ("weights_perturbed", "weights", "weights_train"):
-        delta = dict(np.load(src / f"{name}.delta.npz")) if name != "weights_perturbed" else {}
-        paddle.save({k: paddle.to_tensor(delta.get(k, v)) for k, v in base.items()}, str(out / f"{name}.pdparams"))
+    image, batch = unpack_weights_and_inputs(src, out)
     for packed in src.glob("io*.npz"):
         np.savez(out / packed.name, image=image, **np.load(packed))
     for packed in src.glob("train_step*.npz"):
