@@ -21,7 +21,7 @@ HeadOutputs = tuple[list[paddle.Tensor], ...]  # per level: class logits, box lo
 NumpyOutputs = list[list[np.ndarray]]
 
 
-def to_rows(x: paddle.Tensor) -> paddle.Tensor:
+def _to_rows(x: paddle.Tensor) -> paddle.Tensor:
     """[N,C,H,W] -> [N,H*W,C] (row-major cells) with reshape + transpose only."""
     return paddle.transpose(paddle.reshape(x, [0, x.shape[1], -1]), [0, 2, 1])
 
@@ -92,7 +92,7 @@ class Detector(nn.Layer):
         deploy/python reads the first half as scores and the second half as boxes.
         """
         outputs = self.head_outputs(image)
-        return [to_rows(s) for s in self.level_scores(outputs)] + [to_rows(r) for r in outputs[1]]
+        return [_to_rows(s) for s in self.level_scores(outputs)] + [_to_rows(r) for r in outputs[1]]
 
     @paddle.no_grad()
     def detect(
