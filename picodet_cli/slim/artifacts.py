@@ -132,8 +132,8 @@ def int8_artifacts(
     """From the Paddle INT8 program (None: not made, so no Lite model either) and the FP32 ONNX: the INT8 artifact
     of every format (main file by key), and per format what was quantized (see `layers` in the report).
 
-    OpenVINO goes first: its accuracy control (with `metric` on `val_size` validation images) measures which
-    layers to keep FP32, and the onnxruntime model keeps the same convs FP32.
+    OpenVINO goes first: with `metric` on `val_size` validation images it measures which layers to keep FP32, and
+    the onnxruntime model keeps the layers its accuracy control reverted (if it had to run) FP32 too.
     """
     from ..export.lite import optimize_program
     from .nncf_int8 import quantize_openvino_int8
@@ -147,7 +147,7 @@ def int8_artifacts(
     if paddle_int8 is not None:
         write_sidecar(paddle_int8.parent, meta("paddle"))
         files["paddle_int8"] = paddle_int8
-    control = f", accuracy control on {val_size} images" if metric is not None and val_size else ""
+    control = f", mAP drop measured on {val_size} images" if metric is not None and val_size else ""
     progress(f"OpenVINO INT8 (NNCF{control})")
     files["openvino_int8"] = out_dir / "openvino_int8" / "model.xml"
     layers["openvino"] = quantize_openvino_int8(fp32["onnx"], calib, files["openvino_int8"], metric, val_size, max_drop)

@@ -154,17 +154,25 @@ def paddle_int8_program(
 
 def layer_notes(layers: dict[str, Any], total: int) -> dict[str, Any]:
     """Per format: convs run as integer kernels (counted in the runtime's graph), convs kept FP32 by name, and why."""
-    control = layers["openvino"]["accuracy_control"]
-    measured = (
-        f"{len(layers['openvino']['reverted'])} reverted by NNCF's accuracy control (measured: the layers whose INT8 "
-        f"cost the most mAP, until the drop is <= {control['max_drop'] * 100:.1f} points on {control['val_images']} "
-        "validation images)"
-        if control
-        else "no validation data, so no accuracy control"
-    )
+    openvino = layers["openvino"]
+    control = openvino["accuracy_control"]
+    if control is None:
+        measured = f"{openvino['scheme']} (no validation data, so nothing measured)"
+    else:
+        tried = ", ".join(f"{t['scheme']}: drop {t['drop'] * 100:.2f}" for t in openvino["schemes"])
+        measured = (
+            f"{openvino['scheme']}: the fastest scheme whose mAP drop is <= {control['max_drop'] * 100:.1f} points on "
+            f"{control['val_images']} validation images (measured: {tried})"
+        )
+        if openvino["reverted"]:
+            measured += f"; then {len(openvino['reverted'])} layers reverted by NNCF's accuracy control (measured)"
     why = {
         "openvino": f"{measured}; the others by NNCF's rules (convs whose input it does not quantize)",
-        "onnxruntime": f"the convs OpenVINO's accuracy control reverted ({measured})",
+        "onnxruntime": (
+            f"the layers OpenVINO's accuracy control reverted ({len(openvino['reverted'])})"
+            if openvino["reverted"]
+            else "none: every conv INT8 (onnxruntime's QDQ convs need a quantized input and output)"
+        ),
     }
     return {
         fmt: {key: info[key] for key in ("integer_convs", "float_convs", "kept_float")}

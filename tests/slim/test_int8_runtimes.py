@@ -66,12 +66,32 @@ def test_openvino_int8_by_nncf_runs_integer_convs(fp32, tmp_path: Path):
     assert integer_convs(xml) == {k: info[k] for k in ("integer_convs", "float_convs")}
 
 
+def test_the_fastest_scheme_within_the_drop_is_kept_after_one_measurement(fp32, tmp_path: Path):
+    from picodet_cli.slim.nncf_int8 import SCHEMES, quantize_openvino_int8
+
+    onnx_path, calib, _ = fp32
+    calls = []
+
+    def metric(run, positions):
+        calls.append(len(positions))
+        run({"image": calib[:1]})
+        return 0.5
+
+    info = quantize_openvino_int8(onnx_path, calib, tmp_path / "model.xml", metric, 3, 0.01)
+    assert calls == [3, 3]  # FP32 once, then the first scheme only
+    assert info["scheme"] == SCHEMES[0].name and info["schemes"] == [
+        {"scheme": SCHEMES[0].name, "map": 0.5, "drop": 0.0}
+    ]
+    assert info["reverted"] == [] and info["float_convs"] == 0
+
+
 def test_accuracy_control_keeps_the_measured_worst_layers_float(fp32, tmp_path: Path):
-    """A metric that rewards agreement with FP32 and a ~zero drop allowance (a random-init head is near constant,
-    so its INT8 error is ~1e-7): NNCF must revert quantizers, by measurement."""
+    """When no scheme is within the drop, accuracy control measures layer by layer. A metric that rewards agreement
+    with FP32 and a ~zero drop allowance (a random-init head is near constant, so its INT8 error is ~1e-7): NNCF
+    must revert quantizers, by measurement."""
     import onnxruntime as ort
 
-    from picodet_cli.slim.nncf_int8 import quantize_openvino_int8
+    from picodet_cli.slim.nncf_int8 import SCHEMES, quantize_openvino_int8
 
     onnx_path, calib, _ = fp32
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
@@ -86,4 +106,6 @@ def test_accuracy_control_keeps_the_measured_worst_layers_float(fp32, tmp_path: 
 
     info = quantize_openvino_int8(onnx_path, calib, tmp_path / "model.xml", metric, len(calib), 1e-9, max_reverts=2)
     assert info["accuracy_control"] == {"max_drop": 1e-9, "val_images": 4}
+    assert [t["scheme"] for t in info["schemes"]] == [s.name for s in SCHEMES]  # each measured, none within 1e-9
+    assert all(t["drop"] > 1e-9 for t in info["schemes"]) and abs(info["fp32_map"]) < 1e-6
     assert 1 <= len(info["reverted"]) <= 4, info  # a reverted group holds one or a few quantizers
