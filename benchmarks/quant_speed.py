@@ -4,9 +4,11 @@
                                      [--repeats 3] [--threads 2]
 
 Per model: the quantize run's FP32 ONNX (channels padded, opset 14; random weights unless `--demo-weights`:
-latency does not depend on them), its onnxruntime INT8 (fused QDQ) and OpenVINO INT8 (NNCF) models, calibrated
-on random images. The four are timed in interleaved rounds (onnxruntime's thread spinning off), `--repeats`
-times, so every ratio comes from one run on a shared machine; the JSON records the CPU model and its flags.
+latency does not depend on them), its onnxruntime INT8 (fused QDQ) model and one OpenVINO INT8 (NNCF) model per
+scheme `picodet quantize` chooses from (`nncf_int8.SCHEMES`, fastest first; "openvino/int8" is the first, what it
+writes without validation data), calibrated on random images. All are timed in interleaved rounds (onnxruntime's
+thread spinning off), `--repeats` times, so every ratio comes from one run on a shared machine; the JSON records the
+CPU model and its flags.
 Targets (issue 16, VNNI CPU, 2 threads, batch 1): best INT8 / best FP32 of any runtime <= 0.6 (L-640) and <= 0.8
 (S-416); every INT8 model no slower than FP32 in its own runtime.
 """
@@ -49,7 +51,7 @@ def build(key: str, work: Path, demo_weights: Path | None) -> tuple[dict[str, tu
 
     from picodet_cli.models.registry import build_model
     from picodet_cli.slim.artifacts import artifact_meta, export_fp32
-    from picodet_cli.slim.nncf_int8 import quantize_openvino_int8
+    from picodet_cli.slim.nncf_int8 import SCHEMES, quantize_openvino_int8
     from picodet_cli.slim.onnx_int8 import quantize_onnx_int8
 
     arch, size, classes = MODELS[key]
@@ -64,20 +66,25 @@ def build(key: str, work: Path, demo_weights: Path | None) -> tuple[dict[str, tu
     fp32 = export_fp32(model, key, names, folder)["onnx"]
     calib = np.random.default_rng(0).uniform(-2, 2, (16, 3, size, size)).astype(np.float32)
     ort_int8 = quantize_onnx_int8(fp32, calib, folder / "onnx_int8.onnx", artifact_meta(model, key, names, "onnx"))
-    ov_int8 = quantize_openvino_int8(fp32, calib, folder / "openvino_int8" / "model.xml")
-    return {
+    files = {
         "onnxruntime/fp32": (fp32, "onnxruntime"),
         "onnxruntime/int8": (folder / "onnx_int8.onnx", "onnxruntime"),
         "openvino/fp32": (fp32, "openvino"),
-        "openvino/int8": (folder / "openvino_int8" / "model.xml", "openvino"),
-    }, {"onnxruntime": ort_int8, "openvino": ov_int8}
+    }
+    layers = {"onnxruntime": ort_int8}
+    for i, scheme in enumerate(SCHEMES):  # OpenVINO INT8 by each scheme picodet quantize chooses from
+        label = "openvino/int8" + (f" ({scheme.name})" if i else "")
+        xml = folder / f"openvino_int8_{i}" / "model.xml"
+        layers[label.replace("/int8", "")] = quantize_openvino_int8(fp32, calib, xml, schemes=(scheme,))
+        files[label] = (xml, "openvino")
+    return files, layers
 
 
 def ratios(ms: dict[str, float]) -> dict:
     """Best INT8 / best FP32 of any runtime, and INT8 / FP32 within each runtime."""
     best_fp32 = min(v for k, v in ms.items() if k.endswith("fp32"))
-    best_int8 = min(v for k, v in ms.items() if k.endswith("int8"))
-    own = {rt: round(ms[f"{rt}/int8"] / ms[f"{rt}/fp32"], 3) for rt in ("onnxruntime", "openvino")}
+    best_int8 = min(v for k, v in ms.items() if "/int8" in k)
+    own = {k.replace("/int8", ""): round(v / ms[k.split("/")[0] + "/fp32"], 3) for k, v in ms.items() if "/int8" in k}
     return {"best_int8_vs_best_fp32": round(best_int8 / best_fp32, 3), "int8_vs_fp32_same_runtime": own}
 
 

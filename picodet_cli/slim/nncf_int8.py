@@ -55,8 +55,9 @@ def quantize_openvino_int8(
     val_size: int = 0,
     max_drop: float = 0.01,
     max_reverts: int = 20,
+    schemes: tuple[Scheme, ...] = SCHEMES,
 ) -> dict[str, Any]:
-    """Quantize `fp32_onnx` with NNCF into `out_xml` (+ .bin).
+    """Quantize `fp32_onnx` with NNCF into `out_xml` (+ .bin), by the first of `schemes` within the drop.
 
     Returns {"integer_convs", "float_convs" (counted in the compiled graph), "kept_float" (convs without an INT8
     input), "scheme" (the scheme kept), "schemes" (each one tried: name, mAP, drop), "reverted" (ops whose INT8
@@ -74,7 +75,7 @@ def quantize_openvino_int8(
     reverted: list[str] = []
     with _quiet_nncf():
         baseline = _score(model, metric, val_size) if measured else None
-        for scheme in SCHEMES if measured else SCHEMES[:1]:
+        for scheme in schemes if measured else schemes[:1]:
             quantized = nncf.quantize(model, calibration, **_options(scheme, len(calib)))
             if not measured:
                 break
