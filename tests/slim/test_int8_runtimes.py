@@ -45,6 +45,26 @@ def test_onnxruntime_runs_every_conv_as_an_integer_conv(fp32, tmp_path: Path):
     assert info["integer_convs"] == total and info["float_convs"] == 0, info
 
 
+def test_bias_correction_brings_a_shifted_conv_back_to_fp32(fp32, tmp_path: Path):
+    import onnx
+    from onnx import numpy_helper
+
+    from picodet_cli.slim.onnx_int8 import correct_biases, quantize_onnx_int8
+
+    onnx_path, calib, meta = fp32
+    info = quantize_onnx_int8(onnx_path, calib, tmp_path / "int8.onnx", meta)
+    assert info["bias_corrected"] == info["integer_convs"] > 0
+    model = onnx.load(str(tmp_path / "int8.onnx"))
+    init = {i.name: i for i in model.graph.initializer}
+    conv = next(n for n in model.graph.node if n.op_type == "Conv")
+    bias = next(n.input[0] for n in model.graph.node if conv.input[2] in n.output)  # the int32 bias of its DQ
+    corrected = numpy_helper.to_array(init[bias]).copy()
+    init[bias].CopyFrom(numpy_helper.from_array(corrected + 5000, bias))  # a mean error far beyond rounding
+    assert correct_biases(model, onnx.load(str(onnx_path)), calib) == info["bias_corrected"]
+    restored = numpy_helper.to_array(init[bias]).astype(np.int64)
+    assert np.abs(restored - corrected).max() < 500  # back near the corrected bias, 5000 away before
+
+
 def test_onnxruntime_keeps_excluded_convs_float(fp32, tmp_path: Path):
     from picodet_cli.slim.onnx_int8 import conv_names, quantize_onnx_int8
 
