@@ -81,11 +81,12 @@ def quantize_command(
 
         settings = QuantSettings(calib_images=calib_images or 80, algo=algo or "hist")
         out_dir = out or Path("runs/quant") / Path(model).stem
-        from ..recipe.loader import evaluation_index
+        from ..recipe.loader import evaluation_index, load_recipe, training_index
 
         index = evaluation_index(data, images, list(overrides or []))
+        calib_index = training_index(load_recipe(data, list(overrides or []))) if data.suffix == ".toml" else None
         with captured_stdout():
-            report = ptq_model(model, weights, index, out_dir, settings, imgsz, progress)
+            report = ptq_model(model, weights, index, out_dir, settings, imgsz, progress, calib_index)
     _print(report, as_json)
     from rich.markup import escape
 
@@ -169,6 +170,8 @@ def quant_table(report: dict[str, Any]) -> Any:
     )
     for column in ("item", "FP32", "INT8", "note"):
         table.add_column(column)
+    calibration = report["calibration"]
+    table.add_row("calibration", "", f"{calibration['images']} {calibration.get('source', 'images')}", "")
     fp32 = report.get("fp32")
     for rt, values in report.get("int8", {}).items():
         drop = report["drop"][rt]

@@ -455,6 +455,17 @@ def check_recipe(recipe: Recipe, check_data: bool = True, strict: bool = False) 
     return lines
 
 
+def training_index(recipe: Recipe) -> Any | None:
+    """The recipe's training split as a dataset index (what quantize calibrates on); None when its images are not
+    there (an evaluation-only recipe)."""
+    from ..data.index import read_dataset
+
+    d = recipe.data
+    if d.train_images is None or d.train_annotations is None or not Path(d.train_images).exists():
+        return None
+    return read_dataset(d.format, d.train_images, d.train_annotations, list(d.classes) or None)
+
+
 def validation_index(recipe: Recipe) -> Any:
     """The recipe's validation split (what eval, quantize and bench score on), read as a dataset index."""
     from ..data.index import read_dataset

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import PicodetError
-from ..recipe.loader import validation_index
+from ..recipe.loader import training_index, validation_index
 from .pipeline import Progress, QuantSettings, broken, calibration_images, quantize
 
 
@@ -27,15 +27,21 @@ def ptq_model(
     settings: QuantSettings,
     input_size: int | None = None,
     progress: Progress = lambda _: None,
+    calib_index: Any | None = None,
 ) -> dict[str, Any]:
-    """PTQ of a zoo model / architecture / run weights, calibrated on and evaluated against `index`."""
+    """PTQ of a zoo model / architecture / run weights, evaluated against `index` and calibrated on `calib_index`
+    (training images, so that the reported mAP is not measured on the calibration images; default `index`)."""
     from ..models.pretrained import create_model
 
     loaded = create_model(model_name, weights, num_classes=len(index.class_names), input_size=input_size)
     model = loaded.model
-    calib = calibration_images(index, model.input_size, settings.calib_images, settings.batch_size)
+    source = calib_index if calib_index is not None else index
+    calib = calibration_images(source, model.input_size, settings.calib_images, settings.batch_size)
     name = Path(model_name).stem if model_name.endswith(".pdparams") else model_name
-    return quantize(model, name, index.class_names, out_dir, settings, calib, index, progress=progress)
+    return quantize(
+        model, name, index.class_names, out_dir, settings, calib, index, progress=progress,
+        calib_source="training images" if calib_index is not None else "evaluation images",
+    )  # fmt: skip
 
 
 def qat_recipe_run(
@@ -71,10 +77,10 @@ def qat_recipe_run(
         recipe.model.arch, None if init in (None, "none") else init, pretrained=False,
         num_classes=trainer.model.num_classes, input_size=trainer.input_size,
     ).model  # fmt: skip
-    calib = calibration_images(trainer.val_index, trainer.input_size, settings.calib_images, settings.batch_size)
+    calib = calibration_images(trainer.train_index, trainer.input_size, settings.calib_images, settings.batch_size)
     report = quantize(
         model, recipe.model.arch, classes, out_dir, settings, calib, trainer.val_index, qat_state=qat_state,
-        baseline=baseline, progress=progress,
+        baseline=baseline, progress=progress, calib_source="training images",
     )  # fmt: skip
     report["qat"] = {"run_dir": str(result.run_dir), "epochs": result.epochs_done, "steps": result.steps,
                      "weights": str(qat_state)}  # fmt: skip
@@ -99,7 +105,7 @@ def quantize_recipe(
     init = weights if weights is not None else recipe.weights.init
     return ptq_model(
         recipe.model.arch, None if init in (None, "none") else init, validation_index(recipe), out_dir, settings,
-        recipe.model.input_size or None, progress,
+        recipe.model.input_size or None, progress, training_index(recipe),
     )  # fmt: skip
 
 

@@ -56,6 +56,7 @@ def quantize(
     qat_state: Path | None = None,
     baseline: Any | None = None,
     progress: Progress = lambda _: None,
+    calib_source: str = "evaluation images",
 ) -> dict[str, Any]:
     """Quantize the FP32 PicoDet `model` and write every INT8 artifact and `quant_report.json` into `out_dir`.
 
@@ -110,6 +111,7 @@ def quantize(
         "settings": asdict(settings),
         "calibration": {
             "images": len(calib),
+            "source": calib_source,
             "paddle_algo": settings.algo if qat_state is None else "qat scales",
             "onnxruntime_method": layers["onnxruntime"]["method"],
         },

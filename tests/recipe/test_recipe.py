@@ -348,6 +348,16 @@ def test_check_reads_the_dataset(tmp_path: Path):
     assert lines[-2:] == ["stages: train", "output: runs/r"]
 
 
+def test_training_index_is_the_train_split_and_none_without_one(tmp_path: Path):
+    from picodet_cli.recipe.loader import training_index
+
+    coco_dataset(tmp_path / "ds", ["a", "b"], images=3)
+    index = training_index(load_recipe(data_recipe(tmp_path)))
+    assert len(index) == 3 and index.class_names == ["a", "b"]
+    no_train = write(tmp_path / "v.toml", '[model]\narch = "picodet-s"\n[data]\nroot = "ds"\nclasses = ["a", "b"]\n')
+    assert training_index(load_recipe(no_train)) is None
+
+
 @pytest.mark.parametrize(
     ("extra", "overrides", "message"),
     [

@@ -31,6 +31,7 @@ def test_report_has_every_field(ptq_report: dict):
     for key in ("method", "model", "input_size", "calibration", "artifacts", "quantized_layers", "verification",
                 "fp32", "int8", "drop", "sizes_bytes", "latency", "ok"):  # fmt: skip
         assert key in on_disk, key
+    assert on_disk["calibration"] == {**on_disk["calibration"], "images": 4, "source": "evaluation images"}
     assert set(on_disk["fp32"]) == {"map", "map50"}
     assert set(on_disk["int8"]) == {"onnxruntime", "openvino", "paddle"}
     assert set(on_disk["recommend"]) == {"onnxruntime", "openvino", "paddle"}
