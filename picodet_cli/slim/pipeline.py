@@ -174,7 +174,9 @@ def layer_notes(layers: dict[str, Any], total: int) -> dict[str, Any]:
             f"the layers OpenVINO's accuracy control reverted ({len(openvino['reverted'])})"
             if openvino["reverted"]
             else "none: every conv INT8 (onnxruntime's QDQ convs need a quantized input and output)"
-        ),
+        )
+        + f"; activations calibrated by {layers['onnxruntime']['method']}, "
+        f"{layers['onnxruntime'].get('bias_corrected', 0)} conv biases corrected to the FP32 mean output",
     }
     return {
         fmt: {key: info[key] for key in ("integer_convs", "float_convs", "kept_float")}
