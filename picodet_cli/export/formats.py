@@ -37,14 +37,16 @@ class Limits:
     boxes_on_noise: bool = True  # box agreement also judged on the random-noise input
 
 
-# INT8 cannot match FP32 to export tolerances: only a clearly broken model fails (scores off by more than 0.5,
-# fewer than 10% of the boxes agreeing on the judged image). Emulated FP16 runs real ARMv8.2 half-precision
+# INT8 cannot match FP32 to export tolerances: only a clearly broken model fails (mean score error above 0.05, or
+# fewer than 10% of the boxes agreeing on the judged image). A single score may move a lot in a healthy INT8 model
+# (trained demo model: up to 0.59 on one cell, mean 0.0004-0.0095 per level, mAP within 2.6 points); a broken one
+# moves them all. Emulated FP16 runs real ARMv8.2 half-precision
 # kernels, whose error is larger and (MNN) not reproducible run to run: judged by mean errors (measured on
 # PicoDet-S, golden weights, 64 px, neoverse-n1: ncnn 0.034 logit error and 88% boxes at IoU 0.5, MNN 0.004).
 PRECISIONS: dict[str, Limits] = {
     "fp32": Limits(box_agreement=0.995, score_grid=1e-5, score_atol=1e-3, logit_rtol=1e-4, tie_score=1e-3),
     "fp16": Limits(box_agreement=0.98, score_grid=1e-3, tie_score=1e-2),
-    "int8": Limits(box_agreement=0.1, score_grid=1e-3, score_atol=0.5, boxes_on_noise=False),
+    "int8": Limits(box_agreement=0.1, score_grid=1e-3, mean_score_atol=0.05, boxes_on_noise=False),
     "fp16-emulated": Limits(
         box_agreement=0.8, score_grid=1e-3, match_iou=0.5, mean_score_atol=0.01, mean_logit_rtol=0.05
     ),
