@@ -83,7 +83,7 @@ def export_command(
     fp16: Annotated[bool, typer.Option("--fp16", help=f"Store FP16 weights ({FP16_FORMATS}).")] = False,
     imgsz: Annotated[int | None, typer.Option(help="Input size, a multiple of 32 (default: the model's).")] = None,
     postprocess: Annotated[str, typer.Option(help="none | decode | nms: post-processing inside the graph.")] = "none",
-    opset: Annotated[int | None, typer.Option(min=7, help="ONNX opset (default 11, raised when needed).")] = None,
+    opset: Annotated[int | None, typer.Option(min=7, help="ONNX opset (default 14; raised when needed).")] = None,
     target: Annotated[
         str | None, typer.Option(help=f"Target CPU: {' | '.join(TARGETS)} ({TARGET_FORMATS} only; default arm).")
     ] = None,

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import MissingDependency, PicodetError
-from .formats import HOST_TARGET, Format, get_format, load
+from .formats import DEFAULT_OPSET, HOST_TARGET, Format, get_format, load
 from .staging import DiskFull, Staging, is_disk_full
 
 
@@ -31,7 +31,7 @@ class ExportOptions:
     out_dir: Path
     postprocess: str = "none"
     fp16: bool = False
-    opset: int = 11
+    opset: int = DEFAULT_OPSET
     target: str = "arm"
     verify: bool = True
     skipped: dict[str, str] = field(default_factory=dict)

@@ -26,7 +26,6 @@ import numpy as np
 from ..export.metadata import build_metadata, write_sidecar
 
 Progress = Callable[[str], None]
-FP32_OPSET = 14  # HardSwish is an ONNX op from opset 14
 
 
 def artifact_meta(model: Any, name: str, class_names: list[str], fmt: str) -> dict[str, Any]:
@@ -43,8 +42,9 @@ def export_fp32(model: Any, name: str, class_names: list[str], out_dir: Path) ->
     """FP32 Paddle inference model and ONNX of `model` under `out_dir/fp32` (main environment only).
 
     The ONNX is the export pipeline's graph for the ONNX-based formats (channels padded to the SIMD width) at
-    opset `FP32_OPSET`, so hard-swish is one op for OpenVINO; it is what both INT8 quantizers start from.
+    the exports' opset (`DEFAULT_OPSET`: hard-swish one op); it is what both INT8 quantizers start from.
     """
+    from ..export.formats import DEFAULT_OPSET
     from ..export.layout import pad_channels
     from ..export.onnx import export_onnx
     from ..export.paddle_inference import export_paddle
@@ -57,7 +57,7 @@ def export_fp32(model: Any, name: str, class_names: list[str], out_dir: Path) ->
     onnx_path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="picodet-onnx-src-") as tmp:
         export_paddle(pad_channels(model), Path(tmp), model.input_size, "none")
-        export_onnx(Path(tmp), onnx_path, FP32_OPSET, artifact_meta(model, name, class_names, "onnx"))
+        export_onnx(Path(tmp), onnx_path, DEFAULT_OPSET, artifact_meta(model, name, class_names, "onnx"))
     return {"paddle": paddle_files[0], "onnx": onnx_path}
 
 
