@@ -14,7 +14,7 @@ class ModelEMA:
         self.cycle_epochs = cycle_epochs
         self.updates = 0
         self.shadow = {k: paddle.zeros_like(v, dtype="float32") for k, v in model.state_dict().items()}
-        self._pairs: list[tuple[paddle.Tensor, paddle.Tensor]] | None = None  # (shadow, model tensor)
+        self._pairs: list[tuple[paddle.Tensor, paddle.Tensor, bool]] | None = None  # (shadow, model tensor, cast)
 
     def reset(self) -> None:
         self.updates = 0
@@ -35,10 +35,10 @@ class ModelEMA:
         a tenth of a batch-2 training step)."""
         self.updates += 1
         if self._pairs is None:
-            self._pairs = [(self.shadow[k], v) for k, v in model.state_dict().items()]
+            self._pairs = [(self.shadow[k], v, v.dtype != paddle.float32) for k, v in model.state_dict().items()]
         ops = paddle._C_ops
-        for shadow, value in self._pairs:
-            value = value if value.dtype == paddle.float32 else value.astype("float32")
+        for shadow, value, cast in self._pairs:
+            value = value.astype("float32") if cast else value
             ops.add_(ops.scale_(shadow, self.decay, 0.0, True), ops.scale(value, 1 - self.decay, 0.0, True))
 
     def state_dict(self) -> dict[str, np.ndarray]:

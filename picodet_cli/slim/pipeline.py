@@ -176,7 +176,7 @@ def layer_notes(layers: dict[str, Any], total: int) -> dict[str, Any]:
             else "none: every conv INT8 (onnxruntime's QDQ convs need a quantized input and output)"
         )
         + f"; activations calibrated by {layers['onnxruntime']['method']}, "
-        f"{layers['onnxruntime'].get('bias_corrected', 0)} conv biases corrected to the FP32 mean output",
+        f"{layers['onnxruntime']['bias_corrected']} conv biases corrected to the FP32 mean output",
     }
     return {
         fmt: {key: info[key] for key in ("integer_convs", "float_convs", "kept_float")}
