@@ -62,6 +62,11 @@ def create_model(
         loaded = create_model_from(spec, default_size, weights, num_classes, input_size, strict, cache_dir)
         loaded.class_names = meta.get("class_names")
         return loaded
+    if weights is None and Path(name).suffix == ".pdparams":  # a checkpoint file as MODEL, without its model.json
+        raise PicodetError(
+            f"{name}: no model.json beside it, so its architecture and input size are unknown",
+            f"give the architecture as MODEL and the file as --weights, e.g. s-416 --weights {name}",
+        )
     entry = load_zoo().find(name)
     spec, default_size = resolve_arch(name)
     source = weights if weights is not None else (entry.name if entry and pretrained else None)

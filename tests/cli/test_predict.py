@@ -102,6 +102,14 @@ def test_missing_weights_file_as_model_says_so(tmp_path: Path, images_dir: Path)
     assert "unknown model" not in result.output
 
 
+def test_weights_file_as_model_without_model_json_says_what_to_give(tmp_path: Path, images_dir: Path):
+    bare = tmp_path / "upstream.pdparams"
+    bare.write_bytes(b"not read")
+    result = runner.invoke(app, ["predict", str(bare), str(images_dir / "rocket.jpg")])
+    assert result.exit_code == 1 and f"{bare}: no model.json beside it" in result.output
+    assert "--weights" in result.output and "unknown model" not in result.output
+
+
 def test_predict_missing_source_is_one_line(tmp_path: Path):
     result = runner.invoke(app, ["predict", "s-320", str(tmp_path / "nope.jpg")])
     assert result.exit_code == 1 and "no such file or folder" in result.output
