@@ -26,7 +26,7 @@ from ..defaults import (
     SIZE_MULTIPLE,
 )
 from ..errors import PicodetError
-from ..export.formats import FORMAT_NAMES, POSTPROCESS_MODES, TARGETS
+from ..export.formats import DEFAULT_OPSET, FORMAT_NAMES, POSTPROCESS_MODES, TARGETS
 
 
 class RecipeError(PicodetError):
@@ -235,7 +235,7 @@ class ExportSection:
     input_size: int = field(
         default=0, metadata=rules("exported input size; 0 = model.input_size", ge=0, multiple_of=SIZE_MULTIPLE)
     )
-    opset: int = field(default=11, metadata=rules("ONNX opset", ge=7))
+    opset: int = field(default=DEFAULT_OPSET, metadata=rules("ONNX opset", ge=7))
     postprocess: str = field(
         default="none",
         metadata=rules(
