@@ -17,7 +17,7 @@ Examples:\n
   picodet quantize s-320 --method ptq --data recipes/s-320-coco.toml\n
   picodet quantize runs/demo/weights/best.pdparams --data val.json --images val/ --calib-images 32 --algo abs_max\n
   picodet quantize s-320 --method qat --recipe my.toml --set quantize.epochs=2\n
-  picodet quantize --recipe my.toml   (method and settings from its [quantize] section)\n
+  picodet quantize --recipe my.toml   (method and settings from its \\[quantize] section)\n
   picodet export runs/quant/s-320 --to onnx,openvino,lite   (the INT8 models, verified)
 """
 
@@ -51,7 +51,7 @@ def quantize_command(
     ] = None,
     algo: Annotated[str | None, typer.Option(help=f"PTQ activation calibration: {' | '.join(ALGOS)}.")] = None,
     imgsz: Annotated[int | None, typer.Option(min=32, help="Network input size (default: the model's).")] = None,
-    recipe: Annotated[Path | None, typer.Option(help="Recipe: model, data and the [quantize] section (QAT).")] = None,
+    recipe: Annotated[Path | None, typer.Option(help="Recipe: model, data and the \\[quantize] section (QAT).")] = None,
     overrides: SetOpt = None,
     resume: Annotated[bool, typer.Option("--resume", help="QAT: continue the run in <output.dir>/qat.")] = False,
     out: Annotated[

@@ -170,3 +170,11 @@ def test_doctor_finds_pnnx_in_the_toolchains_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("PICODET_TOOLCHAINS", str(tmp_path / "none"))
     info = json.loads(runner.invoke(app, ["doctor", "--json"]).output)
     assert not next(c for c in info["components"] if c["name"] == "pnnx")["ok"] and not info["ok"]
+
+
+def test_help_texts_keep_recipe_section_names():
+    """`[quantize]` in a help text is rich markup unless escaped: it vanished from `quantize --help`."""
+    import re
+
+    shown = " ".join(runner.invoke(app, ["quantize", "--help"], terminal_width=200).output.split())
+    assert len(re.findall(r"\[quantize\] section", shown)) == 2, shown
