@@ -65,6 +65,32 @@ def test_bias_correction_brings_a_shifted_conv_back_to_fp32(fp32, tmp_path: Path
     assert np.abs(restored - corrected).max() < 500  # back near the corrected bias, 5000 away before
 
 
+def test_level_by_level_evaluation_gives_each_conv_the_whole_graphs_output(fp32, tmp_path: Path):
+    """correct_biases evaluates the QDQ graph in stages (one conv level at a time, on stored tensors): every
+    conv's output matches the whole graph's run on the same images."""
+    import onnx
+
+    from picodet_cli.slim.onnx_int8 import _channel_means, _levels, _run_stage, quantize_onnx_int8
+
+    onnx_path, calib, meta = fp32
+    quantize_onnx_int8(onnx_path, calib, tmp_path / "int8.onnx", meta)
+    model = onnx.load(str(tmp_path / "int8.onnx"))
+    convs = [n.output[0] for n in model.graph.node if n.op_type == "Conv"]
+    values = {"image": [calib[i : i + 1] for i in range(len(calib))]}
+    staged = {}
+    stages = _levels(model.graph)
+    assert len(stages) > 20  # one stage per conv level and one for the ops after it
+    for nodes, keep in stages:
+        _run_stage(model, nodes, values)
+        staged |= {name: np.concatenate(values[name]) for name in convs if name in values}
+        for name in set(values) - keep:
+            del values[name]
+    assert set(staged) == set(convs) and not values
+    whole = _channel_means(model, convs, calib)
+    for name, mean in zip(convs, whole, strict=True):
+        np.testing.assert_allclose(staged[name].mean(axis=(0, 2, 3)), mean, rtol=1e-3, atol=1e-3, err_msg=name)
+
+
 def test_onnxruntime_keeps_excluded_convs_float(fp32, tmp_path: Path):
     from picodet_cli.slim.onnx_int8 import conv_names, quantize_onnx_int8
 
