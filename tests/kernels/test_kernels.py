@@ -116,3 +116,51 @@ def test_hardswish_matches_paddle_exactly(fast_kernels) -> None:
     np.testing.assert_array_equal(
         paddle.grad([out], [x], [grad_out])[0].numpy(), paddle.grad([ref], [x], [grad_out])[0].numpy()
     )
+
+
+@pytest.mark.parametrize(
+    ("act", "reference"), [("identity", lambda y: y), ("hard_swish", F.hardswish), ("relu", F.relu)]
+)
+@pytest.mark.parametrize("size", [(4, 6, 9, 7), (3, 5, 1, 1), (2, 3, 20, 20)])
+def test_batch_norm_act_matches_paddle(fast_kernels, act: str, reference, size: tuple[int, ...]) -> None:
+    rng = np.random.default_rng(sum(size))
+    values = rng.standard_normal(size, dtype=np.float32) * 3 + 1
+    ref_norm, norm = paddle.nn.BatchNorm2D(size[1]), paddle.nn.BatchNorm2D(size[1])
+    for layer in (ref_norm, norm):
+        layer.weight.set_value(rng.uniform(0.5, 2, size[1]).astype(np.float32))
+        layer.bias.set_value(np.linspace(-1, 1, size[1]).astype(np.float32))
+        layer._mean.set_value(np.full(size[1], 0.5, np.float32))
+    norm.weight.set_value(ref_norm.weight.numpy())
+    norm.bias.set_value(ref_norm.bias.numpy())
+    x_ref = paddle.to_tensor(values, stop_gradient=False)
+    x = paddle.to_tensor(values, stop_gradient=False)
+    ref = reference(ref_norm(x_ref))
+    out = kernels.batch_norm_act(x, norm, kernels.ACT_CODES[act])
+    grad_out = paddle.to_tensor(rng.standard_normal(size, dtype=np.float32))
+    ref_grads = paddle.grad([ref], [x_ref, ref_norm.weight, ref_norm.bias], [grad_out])
+    grads = paddle.grad([out], [x, norm.weight, norm.bias], [grad_out])
+    np.testing.assert_allclose(out.numpy(), ref.numpy(), rtol=1e-5, atol=1e-5)
+    for expected, got in zip(ref_grads, grads, strict=True):
+        assert relative_error(expected, got) < 1e-4
+    for running in ("_mean", "_variance"):  # momentum-averaged batch mean and biased variance, as Paddle's
+        np.testing.assert_allclose(getattr(norm, running).numpy(), getattr(ref_norm, running).numpy(), rtol=1e-5)
+        assert getattr(norm, running).stop_gradient
+
+
+POOLS = [((2, 3, 16, 16), 3, 2, 1), ((1, 2, 9, 11), 3, 2, 1), ((2, 2, 8, 8), 2, 2, 0), ((1, 1, 5, 5), 3, 1, 1)]
+
+
+@pytest.mark.parametrize(("size", "kernel", "stride", "pad"), POOLS)
+def test_max_pool_matches_paddle(fast_kernels, size, kernel: int, stride: int, pad: int) -> None:
+    rng = np.random.default_rng(7)
+    values = rng.standard_normal(size, dtype=np.float32)
+    values[..., :2, :2] = 0.0  # ties: the first largest in the window gets the gradient, as in Paddle
+    x_ref = paddle.to_tensor(values, stop_gradient=False)
+    x = paddle.to_tensor(values, stop_gradient=False)
+    ref = F.max_pool2d(x_ref, kernel, stride, pad)
+    out = kernels.max_pool2d(x, kernel, stride, pad)
+    np.testing.assert_array_equal(out.numpy(), ref.numpy())
+    grad_out = paddle.to_tensor(rng.standard_normal(ref.shape, dtype=np.float32))
+    np.testing.assert_array_equal(
+        paddle.grad([out], [x], [grad_out])[0].numpy(), paddle.grad([ref], [x_ref], [grad_out])[0].numpy()
+    )

@@ -6,11 +6,10 @@ from collections.abc import Sequence
 from functools import partial
 
 import paddle
-import paddle.nn.functional as F
 from paddle import nn
 
 from ...errors import PicodetError
-from ..layers import BlockSequence, ConvBN, SEModule, get_act, make_divisible, shuffle_concat
+from ..layers import BlockSequence, ConvBN, SEModule, get_act, make_divisible, max_pool2d, shuffle_concat
 
 _ConvBN = partial(ConvBN, names=("_conv", "_batch_norm"))
 STAGE_BLOCKS = (3, 7, 3)
@@ -78,4 +77,4 @@ class ESNet(BlockSequence):
         self.out_channels = stage_out[1:]
 
     def forward(self, x: paddle.Tensor) -> list[paddle.Tensor]:
-        return self.run_blocks(F.max_pool2d(self._conv1(x), kernel_size=3, stride=2, padding=1))
+        return self.run_blocks(max_pool2d(self._conv1(x), 3, 2, 1))

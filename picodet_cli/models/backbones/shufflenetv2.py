@@ -5,11 +5,10 @@ from __future__ import annotations
 from functools import partial
 
 import paddle
-import paddle.nn.functional as F
 from paddle import nn
 
 from ...errors import PicodetError
-from ..layers import Activation, BlockSequence, ConvBN, get_act, shuffle_concat
+from ..layers import Activation, BlockSequence, ConvBN, get_act, max_pool2d, shuffle_concat
 
 _ConvBN = partial(ConvBN, names=("_conv", "_batch_norm"))
 STAGE_BLOCKS = (4, 8, 4)
@@ -80,4 +79,4 @@ class ShuffleNetV2(BlockSequence):
         self.out_channels = list(STAGE_CHANNELS[scale])
 
     def forward(self, x: paddle.Tensor) -> list[paddle.Tensor]:
-        return self.run_blocks(F.max_pool2d(self._conv1(x), kernel_size=3, stride=2, padding=1))
+        return self.run_blocks(max_pool2d(self._conv1(x), 3, 2, 1))
