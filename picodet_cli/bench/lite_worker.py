@@ -27,7 +27,8 @@ def main(job_file: str) -> int:
     def call(x: np.ndarray) -> list[np.ndarray]:
         predictor.get_input(0).from_numpy(x)
         predictor.run()
-        return [predictor.get_output(k).numpy() for k in range(len(predictor.get_output_names()))]
+        # copies: numpy() may share the predictor's output buffer, which the next run overwrites
+        return [np.array(predictor.get_output(k).numpy()) for k in range(len(predictor.get_output_names()))]
 
     outputs = [call(x) for x in inputs]
     for i in range(job["warmup"]):

@@ -25,6 +25,36 @@ def runtime_detect_fn(model: Any) -> Any:
     return detect
 
 
+class Prefetched:
+    """A runtime that runs a list of inputs at once (`Runtime.time_runs`: Paddle-Lite, one toolchain process, where
+    its `run` starts a process per call) given every evaluation image of `index` up front; `run` answers from those
+    outputs (an input it did not see goes to the runtime)."""
+
+    def __init__(self, runtime: Any, index: Any, input_size: int) -> None:
+        from ..data.loader import make_eval_loader
+
+        tensors = [batch["image"][i : i + 1] for batch in make_eval_loader(index, input_size, 1, workers=0)
+                   for i in range(len(batch["image"]))]  # fmt: skip
+        _, outputs = runtime.time_runs(tensors, 0, 0)
+        self.runtime = runtime
+        self.outputs = {_key(t): out for t, out in zip(tensors, outputs, strict=True)}
+        self.answered = 0
+
+    def run(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
+        found = self.outputs.get(_key(inputs["image"])) if len(inputs) == 1 else None
+        if found is None:
+            return self.runtime.run(inputs)
+        self.answered += 1
+        return [np.asarray(o) for o in found]
+
+
+def _key(tensor: np.ndarray) -> bytes:
+    import hashlib
+
+    array = np.ascontiguousarray(tensor, np.float32)
+    return hashlib.sha256(str(array.shape).encode() + array.tobytes()).digest()
+
+
 class ArmOnly(PicodetError):
     """An artifact that only an ARM CPU runs."""
 
@@ -95,6 +125,8 @@ def bench_artifact(
         if index is not None:
             from ..engine.evaluate import evaluate_detector
 
+            if timed is not None and model.postprocess != "nms":
+                model.runtime = Prefetched(model.runtime, index, model.input_size[0])
             result, _ = evaluate_detector(runtime_detect_fn(model), index, model.input_size[0], batch_size=1)
             row.map, row.map50 = result.map, result.map50
     except ArmOnly as error:
