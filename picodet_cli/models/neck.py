@@ -119,9 +119,10 @@ class PAN(nn.Layer):
         # (dy2static cannot convert zip(..., strict=True), hence the index loops)
         # top-down: from the coarsest level, upsample and fuse with the next finer one
         inner = [feats[-1]]
+        upsample = repeat_upsample_to if self.training else self.upsample  # training: the faster CPU gradient
         for i, block in enumerate(self.top_down_blocks):
             low = feats[-2 - i]
-            inner.insert(0, block(paddle.concat([self.upsample(inner[0], low), low], axis=1)))
+            inner.insert(0, block(paddle.concat([upsample(inner[0], low), low], axis=1)))
         # bottom-up: from the finest level, downsample and fuse with the next coarser one
         outs = [inner[0]]
         for i, block in enumerate(self.bottom_up_blocks):
