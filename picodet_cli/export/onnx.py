@@ -1,7 +1,8 @@
 """Paddle inference model -> ONNX (paddle2onnx in a subprocess) -> fixed, renamed, simplified ONNX with metadata.
 
 The `onnx` writer traces its own variant of the network: channels padded to the SIMD width (export/layout.py;
-onnxruntime measured faster with it). ncnn / MNN / OpenVINO are converted from its file.
+onnxruntime measured faster with it). ncnn / MNN / OpenVINO are converted from its file. A process keeps its last
+conversion: the quantize stage's FP32 ONNX and the export stage's onnx format of `picodet run` are one conversion.
 """
 
 from __future__ import annotations
@@ -20,13 +21,60 @@ def write(ctx: Any) -> list[Path]:
     """The `onnx` format, from a Paddle program of the padded variant written to scratch space."""
     from .deploy_graph import build_export_layer
     from .layout import pad_channels
-    from .paddle_inference import export_paddle
 
     padded = pad_channels(ctx.model)
     layer = ctx.layer if padded is ctx.model else build_export_layer(padded, ctx.options.postprocess)
     with ctx.scratch() as src:
-        export_paddle(layer, src, ctx.input_size, ctx.options.postprocess)
-        return [export_onnx(src, ctx.folder / "model.onnx", ctx.options.opset, ctx.meta("onnx"))]
+        options, out = ctx.options, ctx.folder / "model.onnx"
+        return [onnx_of_layer(layer, ctx.input_size, options.postprocess, options.opset, ctx.meta("onnx"), out, src)]
+
+
+# The last conversion of this process: (key, simplified ONNX without metadata). `picodet run` converts the same
+# padded model twice (the quantize stage's FP32 ONNX, then the export stage's onnx format): the second is a copy.
+_LAST_CONVERSION: list[tuple[str, bytes]] = []
+
+
+def onnx_of_layer(
+    layer: Any, input_size: int, postprocess: str, opset: int, meta: dict[str, Any], out_path: Path, scratch: Path
+) -> Path:
+    """`layer` traced into `scratch` and converted (`convert`) into `out_path`, `meta` embedded. When the last
+    conversion of this process had the same content (`conversion_key`: weights, layer tree, size, postprocess,
+    opset, output names), its graph is written again instead."""
+    import onnx
+
+    from .paddle_inference import export_paddle
+
+    key = conversion_key(layer, input_size, postprocess, opset, meta["outputs"])
+    if _LAST_CONVERSION and _LAST_CONVERSION[0][0] == key:
+        model = onnx.load_from_string(_LAST_CONVERSION[0][1])
+        embed_onnx(model, meta)
+        onnx.save(model, str(out_path))
+        return out_path
+    export_paddle(layer, scratch, input_size, postprocess)
+    model = convert(scratch, opset, meta["outputs"])
+    _LAST_CONVERSION[:] = [(key, model.SerializeToString())]
+    embed_onnx(model, meta)
+    onnx.checker.check_model(model)
+    onnx.save(model, str(out_path))
+    return out_path
+
+
+def conversion_key(layer: Any, input_size: int, postprocess: str, opset: int, outputs: list[str]) -> str:
+    """sha256 of what the ONNX graph of `layer` depends on: its state dict, its layer tree (classes and their
+    settings, as Paddle prints it, and any function a layer holds, e.g. a swapped upsampling), the input size,
+    postprocess, opset and output names. The code is the same within one process."""
+    import hashlib
+
+    from ..models.pretrained import state_digest
+
+    functions = [
+        f"{name}.{attr}={value.__module__}.{value.__qualname__}"
+        for name, sub in layer.named_sublayers(include_self=True)
+        for attr, value in sorted(vars(sub).items())
+        if callable(value) and hasattr(value, "__qualname__") and not hasattr(value, "forward")
+    ]
+    text = repr((str(layer), functions, input_size, postprocess, opset, list(outputs)))
+    return hashlib.sha256(f"{state_digest(layer)};{text}".encode()).hexdigest()
 
 
 P2O_SCRIPT = """
@@ -37,18 +85,18 @@ paddle2onnx.export(sys.argv[1], sys.argv[2], sys.argv[3], opset_version=int(sys.
 """
 
 
-def export_onnx(paddle_dir: Path, out_path: Path, opset: int, meta: dict[str, Any]) -> Path:
-    """Convert `paddle_dir/model.json` to `out_path` and return it.
+def convert(paddle_dir: Path, opset: int, outputs: list[str]) -> Any:
+    """The ONNX model (no metadata) of `paddle_dir/model.json`.
 
     paddle2onnx runs in a child process (its C++ errors abort the process); opset is raised automatically
-    when the graph needs more. Then: LeakyRelu alphas fixed, outputs named as in `meta`, onnxsim (onnxslim
-    as fallback), metadata embedded.
+    when the graph needs more. Then: LeakyRelu alphas fixed, outputs named `outputs`, onnxsim (onnxslim
+    as fallback).
     """
     import onnx
 
     for module in ("paddle2onnx", "onnx"):
         _require(module)
-    raw = out_path.with_name(out_path.stem + ".raw.onnx")
+    raw = paddle_dir / "model.raw.onnx"
     args = [sys.executable, "-c", P2O_SCRIPT, str(paddle_dir / "model.json"), str(paddle_dir / "model.pdiparams")]
     proc = subprocess.run([*args, str(raw), str(opset)], capture_output=True, text=True)
     if proc.returncode != 0 or not raw.is_file():
@@ -58,12 +106,8 @@ def export_onnx(paddle_dir: Path, out_path: Path, opset: int, meta: dict[str, An
     model = onnx.load(str(raw))
     raw.unlink()
     fix_leaky_relu(model, paddle_dir / "model.json")
-    rename_outputs(model, meta["outputs"])
-    model = simplify(model)
-    embed_onnx(model, meta)
-    onnx.checker.check_model(model)
-    onnx.save(model, str(out_path))
-    return out_path
+    rename_outputs(model, outputs)
+    return simplify(model)
 
 
 def _require(module: str) -> None:

@@ -46,7 +46,7 @@ def export_fp32(model: Any, name: str, class_names: list[str], out_dir: Path) ->
     """
     from ..export.formats import DEFAULT_OPSET
     from ..export.layout import pad_channels
-    from ..export.onnx import export_onnx
+    from ..export.onnx import onnx_of_layer
     from ..export.paddle_inference import export_paddle
 
     fp32 = out_dir / "fp32"
@@ -56,8 +56,8 @@ def export_fp32(model: Any, name: str, class_names: list[str], out_dir: Path) ->
     onnx_path = fp32 / "onnx" / "model.onnx"
     onnx_path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="picodet-onnx-src-") as tmp:
-        export_paddle(pad_channels(model), Path(tmp), model.input_size, "none")
-        export_onnx(Path(tmp), onnx_path, DEFAULT_OPSET, artifact_meta(model, name, class_names, "onnx"))
+        meta = artifact_meta(model, name, class_names, "onnx")
+        onnx_of_layer(pad_channels(model), model.input_size, "none", DEFAULT_OPSET, meta, onnx_path, Path(tmp))
     return {"paddle": paddle_files[0], "onnx": onnx_path}
 
 
