@@ -17,6 +17,9 @@ NMS_OPTIONS = {
     "keep_top_k": NMS_KEEP_TOP_K,
 }
 PREDICT_SCORE_THRESHOLD = 0.5  # what `predict` draws and writes by default
+# evaluations during training load up to this many images in the trainer's process: starting a loader worker
+# costs more than it saves on a small validation set (the demo's 60 images)
+IN_PROCESS_EVAL_IMAGES = 200
 VALIDATION_SPLIT = "val"  # the recipe's data split that eval, quantize and bench score on
 BENCH_DEVICES = ("cpu", "arm")  # where `picodet bench` runs (an aarch64 host, a phone over adb, or qemu)
 

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import paddle
 
+from ..defaults import IN_PROCESS_EVAL_IMAGES
 from ..errors import PicodetError
 from ..settings import use_mkl_avx2_on_amd
 from .checkpoint import TrainState, claim_run_dir, load_checkpoint, save_checkpoint, save_weights
@@ -235,7 +236,8 @@ class Trainer:
         detect = paddle_detect_fn(
             model, score_threshold=ev.score_threshold, nms_threshold=ev.nms_threshold, keep_top_k=ev.keep_top_k
         )
-        result, _ = evaluate_detector(detect, self.val_index, self.input_size, ev.batch_size, self.cfg.workers)
+        workers = self.cfg.workers if len(self.val_index) > IN_PROCESS_EVAL_IMAGES else 0
+        result, _ = evaluate_detector(detect, self.val_index, self.input_size, ev.batch_size, workers)
         return {"map": result.map, "map50": result.map50, "map75": result.map75}
 
     def fit(self) -> TrainResult:
