@@ -36,6 +36,8 @@ def write(ctx: Any) -> list[Path]:
         raise MissingDependency("picodet_cli.export.lite", "Paddle-Lite export", LiteRuntime.pip)
     import paddle
 
+    from ..models.pretrained import state_digest
+
     model = ctx.model
     with ctx.scratch() as work:
         weights = work / "model.pdparams"
@@ -43,6 +45,7 @@ def write(ctx: Any) -> list[Path]:
         return export_lite(
             weights, model.arch, model.num_classes, model.input_size, ctx.folder,
             list(dict.fromkeys([ctx.options.target, HOST_TARGET])), ctx.options.fp16, ctx.options.postprocess, work,
+            state_digest(model),
         )  # fmt: skip
 
 
@@ -87,9 +90,11 @@ def export_lite(
     fp16: bool,
     postprocess: str = "none",
     workdir: Path | None = None,
+    digest: str | None = None,
 ) -> list[Path]:
     """Export a PicoDet state dict to Paddle-Lite `.nb` files (one per target); returns their paths. The legacy
-    program is kept in `out_dir/legacy`; temporary files go to `workdir` (default: inside `out_dir`)."""
+    program is kept in `out_dir/legacy`; temporary files go to `workdir` (default: inside `out_dir`). `digest`:
+    the state dict's `state_digest`, which lets `save_legacy_program` reuse this process's last program."""
     targets = _check_targets(targets)
     if postprocess not in POSTPROCESS_MODES:
         raise PicodetError(f"unknown postprocess '{postprocess}'", f"one of: {', '.join(POSTPROCESS_MODES)}")
@@ -98,19 +103,8 @@ def export_lite(
     out_dir = Path(out_dir)
     legacy = out_dir / "legacy"
     with work_dir(workdir or out_dir) as work:
-        job = {
-            "action": "save",
-            "state_dict": str(Path(state_dict_path).resolve()),
-            "arch": asdict(arch),
-            "num_classes": num_classes,
-            "input_size": input_size,
-            "postprocess": postprocess,
-            "out": str(work / "legacy"),
-        }
-        saved = run_job(job, work, "saving the legacy Paddle program (paddle 2.6.2)")
-        legacy.mkdir(parents=True, exist_ok=True)
-        for key in ("model", "params"):
-            os.replace(saved[key], legacy / Path(saved[key]).name)
+        job = {"arch": asdict(arch), "num_classes": num_classes, "input_size": input_size, "postprocess": postprocess}
+        save_legacy_program(job, Path(state_dict_path), legacy, work, digest)
         return optimize_program(
             legacy / "model.pdmodel", legacy / "model.pdiparams", out_dir, targets, fp16, workdir=work
         )
@@ -134,3 +128,37 @@ def run_lite(nb_path: Path, image: np.ndarray, *extra: np.ndarray) -> list[np.nd
         job = {"action": "run", "nb": str(nb_path.resolve()), "inputs": inputs, "out": str(work)}
         result = run_job(job, work, f"running {nb_path.name} with Paddle-Lite")
         return [np.load(path) for path in result["outputs"]]
+
+
+# The last legacy program this process saved: (key, a private folder with copies of its two files). `picodet run`
+# saves the same one twice (the quantize stage's FP32 legacy program, then the export stage's Lite model).
+_LAST_SAVE: list[tuple[str, Any]] = []
+LEGACY_FILES = ("model.pdmodel", "model.pdiparams")
+
+
+def save_legacy_program(job: dict[str, Any], state_dict: Path, legacy: Path, work: Path, digest: str | None) -> None:
+    """The legacy program of the network `job` describes (arch, num_classes, input_size, postprocess) with the
+    weights `state_dict` -> `legacy/model.pdmodel` + `.pdiparams` (the legacy worker's `save`, paddle 2.6.2).
+    With `digest` (`state_digest` of those weights): when this process's last save was the same job with the same
+    digest, its files are copied instead."""
+    import hashlib
+    import json
+    import shutil
+    import tempfile
+
+    key = hashlib.sha256(f"{digest};{json.dumps(job, sort_keys=True)}".encode()).hexdigest() if digest else None
+    if key is not None and _LAST_SAVE and _LAST_SAVE[0][0] == key:
+        legacy.mkdir(parents=True, exist_ok=True)
+        for name in LEGACY_FILES:
+            shutil.copyfile(Path(_LAST_SAVE[0][1].name) / name, legacy / name)
+        return
+    request = {"action": "save", **job, "state_dict": str(state_dict.resolve()), "out": str(work / "legacy")}
+    saved = run_job(request, work, "saving the legacy Paddle program (paddle 2.6.2)")
+    legacy.mkdir(parents=True, exist_ok=True)
+    for name in ("model", "params"):
+        os.replace(saved[name], legacy / Path(saved[name]).name)
+    if key is not None:
+        kept = tempfile.TemporaryDirectory(prefix="picodet-legacy-")  # removed when replaced or at exit
+        for name in LEGACY_FILES:
+            shutil.copyfile(legacy / name, Path(kept.name) / name)
+        _LAST_SAVE[:] = [(key, kept)]

@@ -65,17 +65,15 @@ def export_legacy(model: Any, out_dir: Path) -> Path:
     """The FP32 legacy program of `model` (paddle 2.6.2, legacy toolchain) -> `out_dir/fp32/legacy/model.pdmodel`."""
     import paddle
 
-    from ..toolchain.legacy import run_job, work_dir
+    from ..export.lite import save_legacy_program
+    from ..models.pretrained import state_digest
+    from ..toolchain.legacy import work_dir
 
     legacy = out_dir / "fp32" / "legacy"
     with work_dir(out_dir) as work:
         weights = work / "model.pdparams"
         paddle.save(model.state_dict(), str(weights))
-        job = {"action": "save", "state_dict": str(weights), "postprocess": "none", "out": str(work / "legacy")}
-        saved = run_job({**job, **model_job(model)}, work, "saving the legacy Paddle program (paddle 2.6.2)")
-        legacy.mkdir(parents=True, exist_ok=True)
-        for key in ("model", "params"):
-            os.replace(saved[key], legacy / Path(saved[key]).name)
+        save_legacy_program({**model_job(model), "postprocess": "none"}, weights, legacy, work, state_digest(model))
     return legacy / "model.pdmodel"
 
 
