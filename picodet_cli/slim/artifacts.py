@@ -61,19 +61,16 @@ def export_fp32(model: Any, name: str, class_names: list[str], out_dir: Path) ->
     return {"paddle": paddle_files[0], "onnx": onnx_path}
 
 
-def export_legacy(model: Any, out_dir: Path) -> Path:
-    """The FP32 legacy program of `model` (paddle 2.6.2, legacy toolchain) -> `out_dir/fp32/legacy/model.pdmodel`."""
-    import paddle
-
+def export_legacy(job: dict[str, Any], weights: Path, digest: str, out_dir: Path) -> Path:
+    """The FP32 legacy program of the network `job` describes (`model_job`) with the saved `weights` (whose
+    `state_digest` is `digest`) -> `out_dir/fp32/legacy/model.pdmodel` (legacy toolchain, paddle 2.6.2). No Paddle
+    call here: it may run in a background thread."""
     from ..export.lite import save_legacy_program
-    from ..models.pretrained import state_digest
     from ..toolchain.legacy import work_dir
 
     legacy = out_dir / "fp32" / "legacy"
     with work_dir(out_dir) as work:
-        weights = work / "model.pdparams"
-        paddle.save(model.state_dict(), str(weights))
-        save_legacy_program({**model_job(model), "postprocess": "none"}, weights, legacy, work, state_digest(model))
+        save_legacy_program({**job, "postprocess": "none"}, weights, legacy, work, digest)
     return legacy / "model.pdmodel"
 
 
@@ -117,7 +114,7 @@ def int8_artifacts(
     name: str,
     class_names: list[str],
     fp32: dict[str, Path],
-    paddle_int8: Path | None,
+    paddle_int8: Callable[[], Path | None],
     calib: np.ndarray,
     out_dir: Path,
     onnx_method: tuple[str, float],
@@ -127,7 +124,8 @@ def int8_artifacts(
     val_size: int = 0,
     max_drop: float = 0.01,
 ) -> tuple[dict[str, Path], dict[str, Any]]:
-    """From the Paddle INT8 program (None: not made, so no Lite model either) and the FP32 ONNX: the INT8 artifact
+    """From the Paddle INT8 program (`paddle_int8()`, called after the ONNX-based models: it waits for the program
+    being made in the background; None: not made, so no Lite model either) and the FP32 ONNX: the INT8 artifact
     of every format (main file by key), and per format what was quantized (see `layers` in the report).
 
     OpenVINO goes first: with `metric` on `val_size` validation images it measures which layers to keep FP32, and
@@ -142,9 +140,6 @@ def int8_artifacts(
 
     files: dict[str, Path] = {}
     layers: dict[str, Any] = {}
-    if paddle_int8 is not None:
-        write_sidecar(paddle_int8.parent, meta("paddle"))
-        files["paddle_int8"] = paddle_int8
     control = f", mAP drop measured on {val_size} images" if metric is not None and val_size else ""
     progress(f"OpenVINO INT8 (NNCF{control})")
     files["openvino_int8"] = out_dir / "openvino_int8" / "model.xml"
@@ -156,13 +151,17 @@ def int8_artifacts(
     layers["onnxruntime"] = quantize_onnx_int8(
         fp32["onnx"], calib, files["onnx_int8"], meta("onnx"), *onnx_method, kept
     )
-    if lite_targets and paddle_int8 is not None:
+    program = paddle_int8()
+    if program is not None:
+        write_sidecar(program.parent, meta("paddle"))
+        files = {"paddle_int8": program, **files}
+    if lite_targets and program is not None:
         progress("Paddle-Lite INT8 (paddle_lite_opt)")
         lite_dir = out_dir / "lite_int8"
         lite_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=".lite-", dir=out_dir) as tmp:
             nbs = optimize_program(
-                paddle_int8, paddle_int8.with_suffix(".pdiparams"), lite_dir, lite_targets, False, workdir=Path(tmp)
+                program, program.with_suffix(".pdiparams"), lite_dir, lite_targets, False, workdir=Path(tmp)
             )
         write_sidecar(lite_dir, meta("lite"))
         files |= {f"lite_int8_{nb.stem.removeprefix('model_')}": nb for nb in nbs}

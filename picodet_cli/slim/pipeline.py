@@ -1,4 +1,5 @@
-"""One quantization run: FP32 exports -> Paddle INT8 (PTQ or QAT) -> ONNX / OpenVINO / Lite INT8 -> checks -> report."""
+"""One quantization run: FP32 exports -> Paddle INT8 (PTQ or QAT, legacy toolchain processes in the background)
+beside OpenVINO / ONNX INT8 -> Lite INT8 -> checks -> report."""
 
 from __future__ import annotations
 
@@ -75,19 +76,18 @@ def quantize(
     out_dir.mkdir(parents=True, exist_ok=True)
     progress("FP32 exports (Paddle inference, ONNX)")
     fp32 = export_fp32(model, name, class_names, out_dir)
-    failed: dict[str, str] = {}
+    background = paddle_int8_program(model, out_dir, settings, calib, qat_state, fp32, progress)
     try:
-        paddle_int8 = paddle_int8_program(model, out_dir, settings, calib, qat_state, fp32, progress)
-    except ToolchainUnavailable as exc:
-        paddle_int8 = None
-        failed = {key: f"{exc.message}; {exc.hint}" for key in ("paddle_int8", "lite_int8")}
-    onnx_method = (ort_method(settings.algo), settings.hist_percent * 100)
-    metric = validation_metric(fp32["onnx"], val_index, settings.threads) if val_index is not None else None
-    files, layers = int8_artifacts(
-        model, name, class_names, fp32, paddle_int8 and paddle_int8["model"], calib, out_dir, onnx_method,
-        list(settings.lite_targets), progress, metric, len(val_index) if val_index is not None else 0,
-        settings.max_drop,
-    )  # fmt: skip
+        onnx_method = (ort_method(settings.algo), settings.hist_percent * 100)
+        metric = validation_metric(fp32["onnx"], val_index, settings.threads) if val_index is not None else None
+        files, layers = int8_artifacts(
+            model, name, class_names, fp32, background.program, calib, out_dir, onnx_method,
+            list(settings.lite_targets), progress, metric, len(val_index) if val_index is not None else 0,
+            settings.max_drop,
+        )  # fmt: skip
+    finally:
+        background.wait()  # nothing keeps writing into out_dir after an error here
+    paddle_int8, failed = background.result(), background.failed
     progress("checking every INT8 artifact against the FP32 model")
     sample = calib[:1] if calib is not None and len(calib) else None
     if sample is not None:  # `picodet export QUANT_DIR` judges the INT8 models on it again
@@ -130,6 +130,37 @@ def quantize(
     return report
 
 
+class Background:
+    """A function running in a background thread (the legacy toolchain's processes, while this process makes the
+    OpenVINO and ONNX INT8 models: on 2 cores they overlap); `result()` waits for it. A missing toolchain
+    (ToolchainUnavailable) gives None, with `failed` saying why for the Paddle and Lite INT8 artifacts."""
+
+    def __init__(self, run: Callable[[], dict[str, Any]]) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.failed: dict[str, str] = {}
+        pool = ThreadPoolExecutor(1, thread_name_prefix="picodet-paddle-int8")
+        self.future = pool.submit(run)
+        pool.shutdown(wait=False)
+
+    def result(self) -> dict[str, Any] | None:
+        try:
+            return self.future.result()
+        except ToolchainUnavailable as exc:
+            self.failed = {key: f"{exc.message}; {exc.hint}" for key in ("paddle_int8", "lite_int8")}
+            return None
+
+    def program(self) -> Path | None:
+        """The Paddle INT8 program's model file (waits), None when not made."""
+        made = self.result()
+        return made and made["model"]
+
+    def wait(self) -> None:
+        from concurrent.futures import wait
+
+        wait([self.future])
+
+
 def paddle_int8_program(
     model: Any,
     out_dir: Path,
@@ -138,20 +169,40 @@ def paddle_int8_program(
     qat_state: Path | None,
     fp32: dict[str, Path],
     progress: Progress,
-) -> dict[str, Any]:
-    """The Paddle INT8 program (legacy toolchain): PTQ of the FP32 legacy program, or the QAT state converted.
+) -> Background:
+    """The Paddle INT8 program (legacy toolchain), made in the background: PTQ of the FP32 legacy program (added
+    to `fp32` as "legacy"), or the QAT state converted. The Paddle calls (saving the weights) happen here, before
+    the thread starts; the thread only runs the toolchain's processes."""
+    import tempfile
 
-    Adds the legacy program to `fp32`; raises ToolchainUnavailable when the toolchain is missing and offline.
-    """
-    from .artifacts import export_legacy, paddle_int8_ptq, paddle_int8_qat
+    import paddle
 
-    if qat_state is not None:
-        progress("converting the QAT model to a Paddle INT8 program (paddle 2.6.2)")
-        return paddle_int8_qat(model, qat_state, out_dir)
-    progress("FP32 legacy program (paddle 2.6.2)")
-    fp32["legacy"] = export_legacy(model, out_dir)
-    progress(f"post-training quantization on {len(calib)} images ({settings.algo}, paddle 2.6.2)")
-    return paddle_int8_ptq(fp32["legacy"], calib, out_dir, settings.algo, settings.hist_percent, settings.batch_size)
+    from ..models.pretrained import state_digest
+    from .artifacts import export_legacy, model_job, paddle_int8_ptq, paddle_int8_qat
+
+    if qat_state is not None:  # model_job reads plain attributes of `model` only
+        progress("converting the QAT model to a Paddle INT8 program (paddle 2.6.2, in the background)")
+        return Background(lambda: paddle_int8_qat(model, qat_state, out_dir))
+    job = model_job(model)
+    progress(
+        f"FP32 legacy program, then post-training quantization on {len(calib)} images ({settings.algo}, "
+        "paddle 2.6.2), in the background"
+    )
+    saved = tempfile.TemporaryDirectory(prefix=".weights-", dir=out_dir)
+    weights = Path(saved.name) / "model.pdparams"
+    paddle.save(model.state_dict(), str(weights))
+    digest = state_digest(model)
+
+    def run() -> dict[str, Any]:
+        try:
+            fp32["legacy"] = export_legacy(job, weights, digest, out_dir)
+        finally:
+            saved.cleanup()
+        return paddle_int8_ptq(
+            fp32["legacy"], calib, out_dir, settings.algo, settings.hist_percent, settings.batch_size
+        )
+
+    return Background(run)
 
 
 def layer_notes(layers: dict[str, Any], total: int) -> dict[str, Any]:
