@@ -173,7 +173,8 @@ class ConvBN(nn.Layer):
         x = self._sub_layers[self._names[0]](x)
         norm = self._sub_layers[self._names[1]]
         fused = _FUSED_ACT.get(self.act)
-        if fused is not None and norm.training and kernels.active() and paddle.in_dynamic_mode():
+        plain = isinstance(norm, nn.BatchNorm2D)  # not wrapped (QAT wraps it to observe its output)
+        if fused is not None and plain and norm.training and kernels.active() and paddle.in_dynamic_mode():
             return kernels.batch_norm_act(x, norm, fused)  # training on a CPU: same values, one pass less
         return self.act(norm(x))
 
