@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import tempfile
 import time
 from pathlib import Path
@@ -104,6 +103,7 @@ def main() -> None:
     from picodet_cli.data.synthetic import generate_shapes_dataset
     from picodet_cli.recipe.loader import load_recipe
     from picodet_cli.settings import get_settings
+    from picodet_cli.toolchain.doctor import cpu_info
 
     base = load_recipe(RECIPE)
     root = args.data or get_settings().cache_dir / "datasets" / "demo-shapes"
@@ -117,7 +117,7 @@ def main() -> None:
         "benchmark": "demo_convergence",
         "goal": {"map50": GOAL_MAP50, "minutes": GOAL_MINUTES},
         "recipe": str(RECIPE),
-        "host": {"cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count()},
+        "host": cpu_info(),
         "seeds": [],
     }
     for seed in (int(s) for s in args.seeds.split(",")):

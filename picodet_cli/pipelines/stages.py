@@ -1,8 +1,9 @@
 """`picodet run`: every stage a recipe declares (train, eval, quantize, export, bench), skipping what is done.
 
-A stage is skipped when it finished before with the same fingerprint: the sha256 of its recipe sections plus
-the weights it consumes. The record lives in `<output.dir>/run_state.json`, so re-running after an
-interruption continues where it stopped (training itself resumes from its last checkpoint).
+A stage is skipped when it finished before with the same fingerprint: the sha256 of its recipe sections, the
+weights it consumes and the fingerprints of the stages whose outputs it reads (bench re-runs after export did).
+The record lives in `<output.dir>/run_state.json`, so re-running after an interruption continues where it
+stopped (training itself resumes from its last checkpoint).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ STAGE_SECTIONS = {
     "export": ("export",),
     "bench": ("bench", "data"),
 }
+STAGE_READS = {"bench": ("quantize", "export")}  # stages whose output folders a stage reads
 
 
 @dataclass
@@ -58,10 +60,12 @@ def select_stages(declared: list[str], only: list[str] | None) -> list[str]:
     return [s for s in STAGES if s in only]
 
 
-def fingerprint(recipe: Any, stage: str, weights: Path | None) -> str:
+def fingerprint(recipe: Any, stage: str, weights: Path | None, state: dict[str, Any]) -> str:
     digest = hashlib.sha256(recipe.fingerprint(*STAGE_SECTIONS[stage]).encode())
     if stage != "train" and weights is not None:
         digest.update(sha256_file(weights).encode())
+    for read in STAGE_READS.get(stage, ()):
+        digest.update(f"{read}:{state.get(read, {}).get('fingerprint')}".encode())
     return digest.hexdigest()
 
 
@@ -214,7 +218,7 @@ def run_recipe(
         ctx.export_dir = Path(state["export"]["dir"])
     outcomes = []
     for number, stage in enumerate(stages, 1):
-        key = fingerprint(recipe, stage, ctx.weights)
+        key = fingerprint(recipe, stage, ctx.weights, state)
         previous = state.get(stage, {})
         if previous.get("fingerprint") == key and previous.get("status") == "done":
             say(f"[{number}/{len(stages)}] {stage}: unchanged since its last run, skipped")

@@ -47,6 +47,18 @@ def test_run_then_rerun_skips_unchanged_stages(run_args, tmp_path: Path):
     assert [r["status"] for r in rows] == ["skipped", "done"], "only the stage whose settings changed runs"
 
 
+def test_bench_reruns_when_the_export_it_reads_reran(run_args, tmp_path: Path):
+    out, quick_bench = tmp_path / "run", ["bench.runs=2", "bench.warmup=1"]
+    stages = ["--only", "train,export,bench", "--json"]
+    first = runner.invoke(app, [*run_args(out, *quick_bench), *stages])
+    assert first.exit_code == 0, first.output
+    rows = json.loads(first.stdout[first.stdout.index("[") :])
+    assert [r["status"] for r in rows] == ["done"] * 3
+    changed = runner.invoke(app, [*run_args(out, *quick_bench, "export.opset=13"), *stages])
+    rows = json.loads(changed.stdout[changed.stdout.index("[") :])
+    assert [r["status"] for r in rows] == ["skipped", "done", "done"], "bench read the export that changed"
+
+
 def test_unknown_stage_is_one_line(run_args, tmp_path: Path):
     result = runner.invoke(app, [*run_args(tmp_path / "r"), "--only", "trian"])
     assert result.exit_code == 1 and "unknown stage" in result.output and "Traceback" not in result.output
