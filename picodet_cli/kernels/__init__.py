@@ -4,7 +4,8 @@ with its activation, and max pooling.
 Paddle's CPU gradients of the first two are scalar loops that cost several times their forward passes; they
 were about half of a PicoDet training step on a CPU. Batch norm + activation in one op reads and writes each
 feature map once instead of twice (batch norm was 16% of a step, the stem's max pool 5%). `enable()` compiles
-`cpu_ops.cc` once per machine and Paddle version (`paddle.utils.cpp_extension`, `-O3 -march=native`, about 30 s) into
+`cpu_ops.cc` once per machine and Paddle version (`paddle.utils.cpp_extension`, `-O3 -march=native -fopenmp`, linked
+to Paddle's own OpenMP runtime, about 30 s) into
 `$PICODET_KERNELS_DIR` or `<cache>/kernels`, under a file lock, and loads it; the layers then use the ops in
 training (outputs and gradients agree with Paddle's to float rounding). Without a C++ compiler, or with
 `PICODET_FAST_KERNELS=0`, `enable()` says why and training runs on Paddle's own kernels. Evaluation, export and
@@ -30,7 +31,7 @@ from ..settings import get_settings
 SWITCH_ENV = "PICODET_FAST_KERNELS"
 DIR_ENV = "PICODET_KERNELS_DIR"
 SOURCE = Path(__file__).with_name("cpu_ops.cc")
-CFLAGS = ["-O3", "-march=native", "-std=c++17"]
+CFLAGS = ["-O3", "-march=native", "-std=c++17", "-fopenmp"]
 
 _module: ModuleType | None = None  # loaded once per process (Paddle registers its ops once)
 _active = False
@@ -55,9 +56,21 @@ def build_dir() -> Path:
     import paddle
 
     digest = hashlib.sha256(SOURCE.read_bytes())
-    for part in (paddle.__version__, " ".join(CFLAGS), _cpu_signature()):
+    for part in (paddle.__version__, " ".join(CFLAGS + openmp_ldflags()), _cpu_signature()):
         digest.update(part.encode())
     return kernels_root() / f"cpu_ops-{digest.hexdigest()[:16]}"
+
+
+def openmp_ldflags() -> list[str]:
+    """Link OpenMP from Paddle's own libiomp5 (it implements GCC's OpenMP calls), so the kernels share the thread
+    pool of MKL's GEMMs: with a pool of their own, two threads were no faster than one (each pool's idle threads
+    spin). Without that library (other Paddle builds), the compiler's OpenMP."""
+    import paddle
+
+    libs = Path(paddle.__file__).parent / "libs"
+    if not (libs / "libiomp5.so").is_file():
+        return ["-fopenmp"]
+    return [f"-L{libs}", "-liomp5", f"-Wl,-rpath,{libs}"]
 
 
 def needs_build() -> bool:
@@ -78,6 +91,7 @@ def _compile_and_load(folder: Path) -> ModuleType:
 
             return cpp_extension.load(
                 name="picodet_cpu_ops", sources=[str(SOURCE)], extra_cxx_cflags=CFLAGS,
+                extra_ldflags=openmp_ldflags(),
                 build_directory=str(folder), verbose=False,
             )  # fmt: skip
     finally:
@@ -137,6 +151,11 @@ def batch_norm_act(x: Any, norm: Any, act: int) -> Any:
 
 
 ACT_CODES = {"identity": 0, "hard_swish": 1, "relu": 2}  # the activations batch_norm_act applies (cpu_ops.cc Act)
+
+
+def upsample2x(x: Any) -> Any:
+    """Nearest upsampling by 2 (NCHW float32)."""
+    return _module.picodet_upsample2x(x, _threads)
 
 
 def max_pool2d(x: Any, kernel: int, stride: int, padding: int) -> Any:

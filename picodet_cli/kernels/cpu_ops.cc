@@ -7,9 +7,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <thread>
 #include <type_traits>
 #include <vector>
+
+#include <omp.h>
 
 #include "paddle/extension.h"
 
@@ -90,16 +91,21 @@ void backward_plane(const float* padded, const float* wk, const float* gy, const
   }
 }
 
-// Run fn(begin, end) over [0, count) split into `threads` contiguous chunks (the calling thread takes one).
+// Run fn(begin, end) over [0, count) split into `threads` contiguous chunks (independent work: results never depend
+// on the thread count), on OpenMP's pool: the build links Paddle's libiomp5, the pool MKL's GEMMs use. Threads of
+// our own fought MKL's spinning ones for the cores (two threads were no faster than one).
 template <typename Fn>
 void parallel_for(int64_t count, int threads, Fn fn) {
   const int64_t parts = std::max<int64_t>(1, std::min<int64_t>(threads, count));
-  std::vector<std::thread> workers;
-  for (int64_t part = 1; part < parts; ++part) {
-    workers.emplace_back(fn, count * part / parts, count * (part + 1) / parts);
+  if (parts == 1) {
+    fn(0, count);
+    return;
   }
-  fn(0, count / parts);
-  for (auto& worker : workers) worker.join();
+#pragma omp parallel num_threads(parts)
+  {
+    const int64_t part = omp_get_thread_num(), used = omp_get_num_threads();
+    fn(count * part / used, count * (part + 1) / used);
+  }
 }
 
 void check_inputs(const paddle::Tensor& x, const paddle::Tensor& w) {
@@ -467,6 +473,56 @@ std::vector<std::vector<int64_t>> MaxPoolShape(const std::vector<int64_t>& x, in
 
 std::vector<paddle::DataType> MaxPoolDtype(const paddle::DataType& x) { return {x, paddle::DataType::INT32}; }
 
+// Nearest upsampling by 2: every pixel repeated 2x2. The gradient sums each 2x2 block in the order Paddle's
+// reduction of the reshape + expand it replaces does (down the left column, then the right one): the same bits.
+std::vector<paddle::Tensor> Upsample2xForward(const paddle::Tensor& x_in, int threads) {
+  PD_CHECK(x_in.is_cpu() && x_in.dtype() == paddle::DataType::FLOAT32 && x_in.shape().size() == 4,
+           "picodet upsample: NCHW float32 CPU only");
+  const paddle::Tensor x = x_in.contiguous();
+  const int64_t planes = x.shape()[0] * x.shape()[1], height = x.shape()[2], width = x.shape()[3];
+  auto out = paddle::empty({x.shape()[0], x.shape()[1], 2 * height, 2 * width}, paddle::DataType::FLOAT32, x.place());
+  const float* xd = x.data<float>();
+  float* od = out.data<float>();
+  parallel_for(planes, threads, [&](int64_t begin, int64_t end) {
+    for (int64_t p = begin; p < end; ++p) {
+      const float* src = xd + p * height * width;
+      float* dst = od + p * 4 * height * width;
+      for (int64_t h = 0; h < height; ++h) {
+        float* row = dst + 4 * h * width;
+        for (int64_t w = 0; w < width; ++w) row[2 * w] = row[2 * w + 1] = src[h * width + w];
+        std::memcpy(row + 2 * width, row, sizeof(float) * 2 * width);
+      }
+    }
+  });
+  return {out};
+}
+
+std::vector<paddle::Tensor> Upsample2xBackward(const paddle::Tensor& x, const paddle::Tensor& gy_in, int threads) {
+  const paddle::Tensor gy = gy_in.contiguous();
+  const int64_t planes = x.shape()[0] * x.shape()[1], height = x.shape()[2], width = x.shape()[3];
+  auto dx = paddle::empty(x.shape(), paddle::DataType::FLOAT32, x.place());
+  const float* gd = gy.data<float>();
+  float* dxd = dx.data<float>();
+  parallel_for(planes, threads, [&](int64_t begin, int64_t end) {
+    for (int64_t p = begin; p < end; ++p) {
+      const float* src = gd + p * 4 * height * width;
+      float* dst = dxd + p * height * width;
+      for (int64_t h = 0; h < height; ++h) {
+        const float* top = src + 4 * h * width;
+        const float* bottom = top + 2 * width;
+        for (int64_t w = 0; w < width; ++w) {
+          dst[h * width + w] = ((top[2 * w] + bottom[2 * w]) + top[2 * w + 1]) + bottom[2 * w + 1];
+        }
+      }
+    }
+  });
+  return {dx};
+}
+
+std::vector<std::vector<int64_t>> Upsample2xShape(const std::vector<int64_t>& x, int threads) {
+  return {{x[0], x[1], 2 * x[2], 2 * x[3]}};
+}
+
 PD_BUILD_OP(picodet_depthwise_conv)
     .Inputs({"X", "W"})
     .Outputs({"Out"})
@@ -513,3 +569,16 @@ PD_BUILD_GRAD_OP(picodet_max_pool)
     .Outputs({paddle::Grad("X")})
     .Attrs({"kernel: int", "stride: int", "pad: int", "threads: int"})
     .SetKernelFn(PD_KERNEL(MaxPoolBackward));
+
+PD_BUILD_OP(picodet_upsample2x)
+    .Inputs({"X"})
+    .Outputs({"Out"})
+    .Attrs({"threads: int"})
+    .SetKernelFn(PD_KERNEL(Upsample2xForward))
+    .SetInferShapeFn(PD_INFER_SHAPE(Upsample2xShape));
+
+PD_BUILD_GRAD_OP(picodet_upsample2x)
+    .Inputs({"X", paddle::Grad("Out")})
+    .Outputs({paddle::Grad("X")})
+    .Attrs({"threads: int"})
+    .SetKernelFn(PD_KERNEL(Upsample2xBackward));

@@ -32,13 +32,13 @@ def _identity(x: paddle.Tensor) -> paddle.Tensor:
     return x
 
 
-def _trains_on_kernels(x: paddle.Tensor) -> bool:
+def trains_on_kernels(x: paddle.Tensor) -> bool:
     """Whether an op on `x` should take picodet's CPU training kernels: active, eager, and a gradient needed."""
     return kernels.active() and not x.stop_gradient and paddle.in_dynamic_mode()
 
 
 def _hard_swish(x: paddle.Tensor) -> paddle.Tensor:
-    if _trains_on_kernels(x):
+    if trains_on_kernels(x):
         return kernels.hardswish(x)  # training on a CPU: same values, faster gradient
     return F.hardswish(x)
 
@@ -83,7 +83,7 @@ def get_act(name: str | None, slope: float | None = None) -> Activation:
 
 def max_pool2d(x: paddle.Tensor, kernel: int, stride: int, padding: int) -> paddle.Tensor:
     """Max pooling; in CPU training picodet's kernel (same values, a faster gradient)."""
-    if _trains_on_kernels(x):
+    if trains_on_kernels(x):
         return kernels.max_pool2d(x, kernel, stride, padding)
     return F.max_pool2d(x, kernel_size=kernel, stride=stride, padding=padding)
 

@@ -9,7 +9,8 @@ import paddle.nn.functional as F
 from paddle import nn
 from paddle.nn.initializer import KaimingUniform
 
-from .layers import Activation, ConvBN, conv2d, get_act
+from .. import kernels
+from .layers import Activation, ConvBN, conv2d, get_act, trains_on_kernels
 
 
 class DPModule(nn.Layer):
@@ -78,11 +79,14 @@ def upsample_to(x: paddle.Tensor, like: paddle.Tensor) -> paddle.Tensor:
 
 def repeat_upsample_to(x: paddle.Tensor, like: paddle.Tensor) -> paddle.Tensor:
     """`upsample_to` without an interpolation op when the size doubles: every pixel repeated 2x2 by reshape +
-    expand (identical values; lets Paddle Inference keep every op on oneDNN, see runtimes/paddle.py)."""
+    expand (identical values; lets Paddle Inference keep every op on oneDNN, see runtimes/paddle.py). In CPU
+    training picodet's kernel: the same values and gradients, without Paddle's slow gradient of expand."""
     n, c, h, w = x.shape
     height, width = like.shape[2:]
     if (height, width) != (2 * h, 2 * w):
         return upsample_to(x, like)
+    if trains_on_kernels(x):
+        return kernels.upsample2x(x)
     return x.reshape([n, c, h, 1, w, 1]).expand([n, c, h, 2, w, 2]).reshape([n, c, height, width])
 
 

@@ -34,6 +34,8 @@ QUICK_NOTE = (
     "--quick checks that every stage runs (2 epochs on 96 images): the model has not learned yet, so mAP near 0 "
     "is expected; `picodet demo` trains a model that finds the shapes (mAP50 about 0.9)"
 )
+IMAGES = (360, 60)  # generated (train, validation) images of the demo, and of --quick
+QUICK_IMAGES = (96, 24)
 SAMPLE_SCORE_THRESHOLD = 0.4  # the demo's sample predictions: a little lower than predict's default, to show more
 
 
@@ -90,7 +92,7 @@ def run_demo(
     base = load_recipe(recipe_path)
     data_root = get_settings(cache_dir).cache_dir / "datasets" / ("demo-shapes-quick" if quick else "demo-shapes")
     say(f"dataset: generating (or reusing) synthetic shapes in {data_root}")
-    counts = (96, 24) if quick else (360, 60)
+    counts = QUICK_IMAGES if quick else IMAGES
     dataset = generate_shapes_dataset(data_root, counts[0], counts[1], base.model.input_size)
     overrides = demo_overrides(dataset, out, quick)
     recipe = load_recipe(recipe_path, overrides)

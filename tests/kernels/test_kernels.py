@@ -106,6 +106,19 @@ def test_build_is_reused(fast_kernels) -> None:
     assert not kernels.needs_build()
 
 
+@pytest.mark.skipif(shutil.which("ldd") is None, reason="no ldd on this machine")
+def test_build_shares_paddles_openmp_runtime(fast_kernels) -> None:
+    """The kernels run on the OpenMP pool of MKL's GEMMs (Paddle's libiomp5), not a second one of their own."""
+    import subprocess
+    from pathlib import Path
+
+    if not (Path(paddle.__file__).parent / "libs" / "libiomp5.so").is_file():
+        pytest.skip("this Paddle build ships no libiomp5")
+    library = next(kernels.build_dir().rglob("*.so"))
+    linked = subprocess.run(["ldd", str(library)], capture_output=True, text=True, check=True).stdout
+    assert "libiomp5.so" in linked
+
+
 def test_hardswish_matches_paddle_exactly(fast_kernels) -> None:
     rng = np.random.default_rng(5)
     values = np.concatenate([rng.standard_normal(500) * 4, [-3.0, 3.0, 0.0, -1.5, 2.9999, -3.0001]])
@@ -164,3 +177,23 @@ def test_max_pool_matches_paddle(fast_kernels, size, kernel: int, stride: int, p
     np.testing.assert_array_equal(
         paddle.grad([out], [x], [grad_out])[0].numpy(), paddle.grad([ref], [x_ref], [grad_out])[0].numpy()
     )
+
+
+@pytest.mark.parametrize("size", [(2, 6, 5, 7), (8, 16, 8, 8)])
+def test_upsample2x_matches_reshape_expand_to_the_bit(fast_kernels, size) -> None:
+    """The neck's training upsample: the values and the summed gradient of reshape + expand, bit for bit."""
+    from picodet_cli.models.layers import trains_on_kernels
+    from picodet_cli.models.neck import repeat_upsample_to
+
+    rng = np.random.default_rng(11)
+    x_ref = paddle.to_tensor(rng.standard_normal(size, dtype=np.float32), stop_gradient=False)
+    x = paddle.to_tensor(x_ref.numpy(), stop_gradient=False)
+    like = paddle.zeros([1, 1, 2 * size[2], 2 * size[3]])
+    assert trains_on_kernels(x)  # what makes repeat_upsample_to take the kernel in training
+    out = kernels.upsample2x(x)
+    kernels.disable()
+    ref = repeat_upsample_to(x_ref, like)
+    np.testing.assert_array_equal(out.numpy(), ref.numpy())
+    grad_out = paddle.to_tensor(rng.standard_normal(ref.shape, dtype=np.float32) * 1e3)
+    (grad,), (grad_ref,) = paddle.grad([out], [x], [grad_out]), paddle.grad([ref], [x_ref], [grad_out])
+    np.testing.assert_array_equal(grad.numpy(), grad_ref.numpy())
