@@ -1,5 +1,5 @@
 """Fast CPU training kernels as Paddle custom C++ operators: depthwise convolution, hard-swish, batch norm fused
-with its activation, and max pooling.
+with its activation, max pooling and 2x nearest upsampling.
 
 Paddle's CPU gradients of the first two are scalar loops that cost several times their forward passes; they
 were about half of a PicoDet training step on a CPU. Batch norm + activation in one op reads and writes each

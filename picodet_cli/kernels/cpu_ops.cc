@@ -1,5 +1,5 @@
 // Fast float32 CPU kernels for PicoDet training, forward and backward: depthwise convolution, hard-swish,
-// batch norm fused with its activation, and max pooling.
+// batch norm fused with its activation, max pooling and 2x nearest upsampling.
 //
 // Paddle's CPU gradients of these are scalar loops that cost several times their forward passes; these are
 // plain loops (over zero-padded planes for the convolution) that the compiler vectorises.
