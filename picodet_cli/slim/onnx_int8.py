@@ -177,7 +177,6 @@ def _run_stage(model: Any, nodes: list[Any], values: dict[str, list[np.ndarray]]
     """Run `nodes` of `model` (with the constant nodes they read) on the stored tensors `values`, one image at a
     time; their outputs are added to `values`."""
     import onnx
-    import onnxruntime as ort
 
     produced = {name for n in nodes for name in n.output}
     feeds = sorted({name for n in nodes for name in n.input if name in values and name not in produced})
@@ -188,9 +187,7 @@ def _run_stage(model: Any, nodes: list[Any], values: dict[str, list[np.ndarray]]
         onnx.helper.make_tensor_value_info(name, onnx.helper.np_dtype_to_tensor_dtype(values[name][0].dtype), None)
         for name in feeds
     )
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    session = ort.InferenceSession(probe.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    session = _quiet_session(probe)
     names = [o.name for o in graph.output]
     results = [session.run(None, {name: values[name][i] for name in feeds}) for i in range(len(values[feeds[0]]))]
     for position, name in enumerate(names):
@@ -199,17 +196,21 @@ def _run_stage(model: Any, nodes: list[Any], values: dict[str, list[np.ndarray]]
 
 def _channel_means(model: Any, tensors: list[str], calib: np.ndarray) -> list[np.ndarray]:
     """Per-channel means of the NCHW `tensors` of `model` over `calib` (one image per run)."""
-    import onnxruntime as ort
-
-    probe = _subgraph(model, tensors)
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    session = ort.InferenceSession(probe.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    session = _quiet_session(_subgraph(model, tensors))
     sums: list[Any] = [0.0] * len(tensors)
     for i in range(len(calib)):
         outputs = session.run(None, {"image": np.ascontiguousarray(calib[i : i + 1], np.float32)})
         sums = [total + out.mean(axis=(0, 2, 3), dtype=np.float64) for total, out in zip(sums, outputs, strict=True)]
     return [total / len(calib) for total in sums]
+
+
+def _quiet_session(model: Any) -> Any:
+    """An onnxruntime CPU session of the in-memory `model`, logging errors only."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
 
 
 def _subgraph(model: Any, outputs: list[str], stop: set[str] = frozenset()) -> Any:
